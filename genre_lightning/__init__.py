@@ -1,0 +1,1 @@
+"""Train and serve music-genre classifiers from spectrogram images."""

@@ -1,0 +1,217 @@
+"""Spectrogram image folders: discovery, the held-out test split, k folds, and the loaders."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+from genre_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Image:
+    """Decode an image to RGB; JPEGs are decoded straight to the smallest scale >= min_size.
+
+    libjpeg can decode at 1/2, 1/4 or 1/8 scale from the DCT coefficients, which skips most of
+    the work for a 1984x1478 spectrogram that the model sees at 224 px.
+    """
+    try:
+        image = Image.open(path)
+        if min_size is not None and image.format == "JPEG":
+            width, height = image.size
+            scale = min_size / min(width, height)
+            image.draft("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
+        return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as err:
+        raise UserError(f"{path}: cannot read the image ({err}); remove or re-export the file") from None
+
+
+class ImageFiles(Dataset):
+    """(uint8 image tensor, label) pairs from a list of files."""
+
+    def __init__(self, files: list[str], labels: list[int], transform, min_size: int | None):
+        self.files, self.labels, self.transform, self.min_size = files, labels, transform, min_size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        image = load_image(self.files[index], self.min_size)
+        return self.transform(image), self.labels[index]
+
+
+def discover(root: str | os.PathLike, classes: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
+    """Return the class names and each class's image files (sorted), checking the layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(
+            f"{root}: dataset folder not found; expected {root}/<Genre>/*.jpg "
+            "(set data.root=..., or run experiment=demo for the synthetic demo set)"
+        )
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        classes = found
+    unknown = [c for c in classes if c not in found]
+    if unknown:
+        raise UserError(f"{root}: no folder for genre(s) {unknown}; found {found or 'no genre folders'}")
+    if len(classes) < 2:
+        raise UserError(f"{root}: need at least two genre folders, found {found}")
+    files = {}
+    for name in classes:
+        files[name] = sorted(
+            str(p)
+            for p in (root / name).iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+    empty = [name for name, paths in files.items() if not paths]
+    if empty:
+        counts = {name: len(paths) for name, paths in files.items()}
+        raise UserError(f"{root}: genre folder(s) {empty} hold no .jpg/.jpeg/.png images; counts: {counts}")
+    return list(classes), files
+
+
+@dataclass(frozen=True)
+class Split:
+    """File lists of the held-out test set and the k folds (labels are class indices)."""
+
+    classes: list[str]
+    test: list[tuple[str, int]]
+    folds: list[list[tuple[str, int]]]
+
+    def train_val(self, fold: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        train = [item for k, part in enumerate(self.folds) if k != fold for item in part]
+        return train, self.folds[fold]
+
+    def to_dict(self) -> dict:
+        return {"classes": self.classes, "test": self.test, "folds": self.folds}
+
+
+def make_split(
+    files: dict[str, list[str]],
+    test_fraction: float,
+    num_folds: int,
+    seed: int,
+    max_per_class: int | None = None,
+) -> Split:
+    """Stratified, seeded split: per genre, a test share, then the rest dealt round-robin into folds."""
+    rng = random.Random(seed)
+    classes = list(files)
+    test, folds = [], [[] for _ in range(num_folds)]
+    for label, name in enumerate(classes):
+        paths = list(files[name])
+        rng.shuffle(paths)
+        if max_per_class is not None:
+            paths = paths[:max_per_class]
+        n_test = round(len(paths) * test_fraction)
+        if len(paths) - n_test < num_folds:
+            raise UserError(
+                f"genre {name!r} has {len(paths)} images: too few for a {test_fraction:.0%} test split "
+                f"and {num_folds} folds; add images or lower data.num_folds"
+            )
+        test += [(p, label) for p in paths[:n_test]]
+        for i, path in enumerate(paths[n_test:]):
+            folds[i % num_folds].append((path, label))
+    return Split(classes, test, folds)
+
+
+class SpectrogramDataModule(pl.LightningDataModule):
+    """Genre folders of spectrogram images, a held-out test split and k stratified folds."""
+
+    def __init__(
+        self,
+        root: str,
+        classes: list[str] | None = None,
+        max_per_class: int | None = None,
+        test_fraction: float = 0.2,
+        num_folds: int = 5,
+        fold: int | None = None,
+        seed: int = 123,
+        demo: bool = False,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        image_size: int = 224,
+        resize_size: int = 256,
+        train_transform: DictConfig | dict | None = None,
+        eval_transform: DictConfig | dict | None = None,
+    ):
+        super().__init__()
+        if num_folds < 2:
+            raise UserError(f"data.num_folds={num_folds}: k-fold cross-validation needs at least 2 folds")
+        if fold is not None and not 0 <= fold < num_folds:
+            raise UserError(f"data.fold={fold}: must be in 0..{num_folds - 1} (data.num_folds={num_folds})")
+        self.root = Path(root)
+        self.classes = list(classes) if classes is not None else None
+        self.max_per_class, self.test_fraction, self.num_folds = max_per_class, test_fraction, num_folds
+        self.fold, self.seed, self.demo = fold if fold is not None else 0, seed, demo
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.resize_size = resize_size
+        # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing
+        self.eval_transform_cfg = _container(eval_transform)
+        self.train_transform = instantiate(train_transform)
+        self.eval_transform = instantiate(eval_transform)
+        self.split: Split | None = None
+
+    def prepare_data(self) -> None:
+        # an existing folder is left alone: a demo set made with other settings (or a test's) stays
+        if self.demo and not self.root.exists():
+            from genre_lightning.demo_data import make_demo_dataset
+
+            make_demo_dataset(self.root)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is None:
+            classes, files = discover(self.root, self.classes)
+            self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class)
+            counts = Counter(label for part in [self.split.test, *self.split.folds] for _, label in part)
+            log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
+
+    @property
+    def class_names(self) -> list[str]:
+        self.setup()
+        return self.split.classes
+
+    @property
+    def preprocessing(self) -> dict:
+        """Everything a checkpoint needs to turn an image file into model input."""
+        return {"transform": self.eval_transform_cfg, "min_size": self.resize_size}
+
+    def _loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader:
+        files, labels = [p for p, _ in items], [y for _, y in items]
+        transform = self.train_transform if train else self.eval_transform
+        return DataLoader(
+            ImageFiles(files, labels, transform, self.resize_size),
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(files) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.split.train_val(self.fold)[0], train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.split.train_val(self.fold)[1], train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.split.test, train=False)
+
+
+def _container(cfg):
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

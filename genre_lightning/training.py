@@ -1,0 +1,91 @@
+"""The training recipe: k-fold cross-validation, each fold's best checkpoint tested on the held-out split."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from genre_lightning.errors import UserError
+from genre_lightning.files import write_json
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "cv_summary.json"
+SPLIT_FILE = "split.json"
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train the configured folds in turn; write split.json and cv_summary.json into the run folder.
+
+    Returns the summary (also written to disk); summary["metrics"] holds mean and std over folds.
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    if (run_dir / SPLIT_FILE).exists():
+        raise UserError(f"{run_dir}: already holds a run; choose a new hydra.run.dir so it is not overwritten")
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    write_json(run_dir / SPLIT_FILE, datamodule.split.to_dict())
+
+    folds = range(datamodule.num_folds) if cfg.data.fold is None else [cfg.data.fold]
+    results = [train_fold(cfg, datamodule, fold, run_dir) for fold in folds]
+    summary = summarize(results, datamodule.class_names)
+    write_json(run_dir / SUMMARY_FILE, summary)
+    log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_table(summary))
+    return summary
+
+
+def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
+    """Fresh model and Trainer for one fold; returns its best checkpoint's val (and test) metrics."""
+    # Seeded per fold, so a fold run alone (data.fold=k) matches the same fold in a full run.
+    pl.seed_everything(cfg.seed + fold, workers=True)
+    datamodule.fold = fold
+    model = instantiate(cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing)
+    loggers = [instantiate(c, version=f"fold_{fold}") for c in cfg.get("logger", {}).values()]
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks)
+    log.info("fold %d/%d: %d train, %d val images", fold, datamodule.num_folds, *map(len, datamodule.split.train_val(fold)))
+    trainer.fit(model, datamodule=datamodule)
+
+    best = trainer.checkpoint_callback.best_model_path
+    result = {"fold": fold, "checkpoint": str(Path(best).relative_to(run_dir)), "epochs": trainer.current_epoch}
+    result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    if cfg.test:
+        result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    return result
+
+
+def summarize(results: list[dict], class_names: list[str]) -> dict:
+    """Per-fold results plus mean and std of every metric across folds."""
+    names = [k for k in results[0] if "/" in k]
+    metrics = {}
+    for name in names:
+        values = [r[name] for r in results]
+        metrics[f"{name}_mean"] = statistics.fmean(values)
+        metrics[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"classes": class_names, "folds": results, "metrics": metrics}
+
+
+def format_table(summary: dict) -> str:
+    names = [k for k in summary["folds"][0] if "/" in k and not k.endswith("loss")]
+    rows = [["fold", *names]]
+    rows += [[str(r["fold"]), *(f"{r[n]:.3f}" for n in names)] for r in summary["folds"]]
+    m = summary["metrics"]
+    rows.append(["mean±std", *(f"{m[n + '_mean']:.3f}±{m[n + '_std']:.3f}" for n in names)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+def optimized_value(cfg: DictConfig, summary: dict) -> float:
+    """The metric a sweeper optimises, named by cfg.optimized_metric."""
+    name = cfg.get("optimized_metric")
+    if name not in summary["metrics"]:
+        raise UserError(f"optimized_metric={name!r} is not a summary metric; choose one of {sorted(summary['metrics'])}")
+    return summary["metrics"][name]
+

@@ -1,0 +1,136 @@
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from genre_lightning.data import SpectrogramDataModule, discover, load_image, make_split
+from genre_lightning.errors import UserError
+
+
+def fake_files(counts: dict[str, int]) -> dict[str, list[str]]:
+    return {name: [f"/d/{name}/{i:03d}.jpg" for i in range(n)] for name, n in counts.items()}
+
+
+def test_split_is_stratified_disjoint_and_complete():
+    files = fake_files({"A": 50, "B": 30, "C": 20})
+    split = make_split(files, test_fraction=0.2, num_folds=5, seed=1)
+    test = [p for p, _ in split.test]
+    folds = [[p for p, _ in part] for part in split.folds]
+    every = test + [p for part in folds for p in part]
+    assert len(every) == len(set(every)) == 100, "no file may be in two parts"
+    assert Counter(label for _, label in split.test) == {0: 10, 1: 6, 2: 4}
+    for part in split.folds:  # each fold holds every genre in proportion
+        counts = Counter(label for _, label in part)
+        assert abs(counts[0] - 8) <= 1 and abs(counts[1] - 4.8) <= 1 and abs(counts[2] - 3.2) <= 1
+    for k in range(5):
+        train, val = split.train_val(k)
+        assert not set(train) & set(val) and not (set(train) | set(val)) & set(split.test)
+        assert len(train) + len(val) == 80
+
+
+def test_split_is_deterministic_and_seeded():
+    files = fake_files({"A": 20, "B": 20})
+    assert make_split(files, 0.2, 3, seed=7) == make_split(files, 0.2, 3, seed=7)
+    assert make_split(files, 0.2, 3, seed=7).test != make_split(files, 0.2, 3, seed=8).test
+
+
+def test_max_per_class_subsamples_each_genre():
+    split = make_split(fake_files({"A": 40, "B": 25}), 0.2, 2, seed=0, max_per_class=10)
+    counts = Counter(label for part in [split.test, *split.folds] for _, label in part)
+    assert counts == {0: 10, 1: 10}
+
+
+def test_too_few_images_for_the_folds_is_a_clear_error():
+    with pytest.raises(UserError, match="'B' has 3 images.*num_folds"):
+        make_split(fake_files({"A": 20, "B": 3}), 0.2, 5, seed=0)
+
+
+def make_folder(root, layout: dict[str, int]):
+    for name, n in layout.items():
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (40, 30), (i * 20 % 255, 0, 0)).save(root / name / f"{i}.jpg")
+    return root
+
+
+def test_discover_ignores_hidden_and_non_image_files(tmp_path):
+    root = make_folder(tmp_path / "d", {"Rock": 3, "Folk": 2})
+    (root / ".DS_Store").write_text("x")
+    (root / "Rock" / ".DS_Store").write_text("x")
+    (root / "Rock" / "notes.txt").write_text("x")
+    (root / ".cache").mkdir()
+    classes, files = discover(root, None)
+    assert classes == ["Folk", "Rock"]
+    assert [len(files[c]) for c in classes] == [2, 3]
+
+
+def test_classes_select_and_order_genres(tmp_path):
+    root = make_folder(tmp_path / "d", {"Rock": 2, "Folk": 2, "Pop": 2})
+    classes, files = discover(root, ["Rock", "Pop"])
+    assert classes == ["Rock", "Pop"] and set(files) == {"Rock", "Pop"}
+
+
+@pytest.mark.parametrize(
+    "layout, classes, message",
+    [
+        (None, None, "dataset folder not found"),
+        ({"Rock": 2, "Folk": 0}, None, r"\['Folk'\] hold no .jpg"),
+        ({"Rock": 2, "Folk": 2}, ["Rock", "Jazz"], r"no folder for genre\(s\) \['Jazz'\]; found \['Folk', 'Rock'\]"),
+    ],
+)
+def test_layout_errors_name_what_was_found(tmp_path, layout, classes, message):
+    root = tmp_path / "d"
+    if layout is not None:
+        make_folder(root, layout)
+    with pytest.raises(UserError, match=message) as err:
+        discover(root, classes)
+    assert str(root) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_draft_decode_matches_full_decode_after_resize(tmp_path):
+    # a smooth spectrogram-like picture at the real data's size
+    y, x = np.mgrid[0:1478, 0:1984]
+    array = np.stack([(x / 1984 * 255), (y / 1478 * 255), ((x + y) % 256)], -1).astype(np.uint8)
+    Image.fromarray(array).save(tmp_path / "big.jpg", quality=90)
+    resize = v2.Compose([v2.Resize(224), v2.CenterCrop(224), v2.PILToTensor()])
+    fast = resize(load_image(tmp_path / "big.jpg", min_size=224)).float()
+    full = resize(load_image(tmp_path / "big.jpg")).float()
+    assert fast.shape == full.shape == (3, 224, 224)
+    assert (fast - full).abs().mean() < 3.0, "drafted decode must look like the full decode"
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match="broken.jpg: cannot read the image"):
+        load_image(bad)
+
+
+def test_datamodule_loaders_yield_uint8_batches(demo_root):
+    dm = SpectrogramDataModule(
+        root=str(demo_root),
+        num_folds=2,
+        batch_size=8,
+        num_workers=0,
+        image_size=64,
+        resize_size=64,
+        train_transform={"_target_": "torchvision.transforms.v2.Compose", "transforms": [
+            {"_target_": "torchvision.transforms.v2.RandomResizedCrop", "size": 64},
+            {"_target_": "torchvision.transforms.v2.PILToTensor"}]},
+        eval_transform={"_target_": "torchvision.transforms.v2.Compose", "transforms": [
+            {"_target_": "torchvision.transforms.v2.Resize", "size": 64},
+            {"_target_": "torchvision.transforms.v2.CenterCrop", "size": 64},
+            {"_target_": "torchvision.transforms.v2.PILToTensor"}]},
+    )
+    dm.setup("fit")
+    assert len(dm.class_names) == 7
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.dtype == torch.uint8 and images.shape == (8, 3, 64, 64)
+    assert labels.dtype == torch.int64 and labels.max() < 7
+    val_files = {p for p, _ in dm.split.train_val(0)[1]}
+    assert len(dm.val_dataloader().dataset) == len(val_files)
+    assert json.loads(json.dumps(dm.split.to_dict()))["classes"] == dm.class_names

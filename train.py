@@ -1,0 +1,25 @@
+"""Train the genre classifier with k-fold cross-validation.
+
+    python train.py experiment=demo               # synthetic demo set, CPU, a few minutes
+    python train.py data.root=/data/spectrograms trainer=gpu
+    python train.py data.fold=2                   # one fold only
+    python train.py -m model.optimizer.lr=0.1,0.01
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from genre_lightning.errors import exit_on_user_error
+from genre_lightning.training import optimized_value, train
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float:
+    summary = train(cfg)
+    # returned to Hydra's sweepers (grid or Optuna) as the value to optimise
+    return optimized_value(cfg, summary)
+
+
+if __name__ == "__main__":
+    main()
