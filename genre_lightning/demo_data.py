@@ -28,7 +28,6 @@ GENRES = ("Classical", "Electronic", "Folk", "Hip-Hop", "Pop", "Punk", "Rock")
 MARKER = "demo_dataset.json"
 # Bump whenever synthesis or file layout changes, so stale demo folders get rebuilt instead of reused.
 GENERATOR_VERSION = 1
-_V = int(os.environ.get("DEMO_V", "0"))  # TEMP
 
 _TABLE_SIZE = 4096
 _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -267,7 +266,10 @@ def _guitar(n, sr, rng, chord_roots, bar, strums_per_bar, drive, palm_mute):
     while start < n:
         root = chord_roots[b % len(chord_roots)]
         for k in range(strums_per_bar):
-            chord = sum(_osc(_SAW, _hz(root + iv) * rng.uniform(0.997, 1.003), length, sr, rng.random()) for iv in (0, 7, 12))
+            chord = sum(
+                _osc(_SAW, _hz(root + interval) * rng.uniform(0.997, 1.003), length, sr, rng.random())
+                for interval in (0, 7, 12)
+            )
             decay = _decay(length, sr, 0.06) if palm_mute else _envelope(length, sr, 0.004, 0.02)
             _add(out, np.tanh(drive * chord * decay), start + k * length)
         start += bar
@@ -282,8 +284,8 @@ def _key(rng, low, high):
     return int(rng.integers(low, high)), (_MAJOR if rng.random() < 0.5 else _MINOR)
 
 
-def _triads(root, scale, degrees, octave=0):
-    return [_scale_notes(root + 12 * octave, scale, [d, d + 2, d + 4]) for d in degrees]
+def _triads(root, scale, degrees):
+    return [_scale_notes(root, scale, [d, d + 2, d + 4]) for d in degrees]
 
 
 def _classical(n, sr, rng):
@@ -333,7 +335,7 @@ def _electronic(n, sr, rng):
     pattern = [(kit.kick, [0, 4, 8, 12], 1.0), (kit.open_hat, [2, 6, 10, 14], 0.5)]
     if rng.random() < 0.7:
         pattern.append((kit.snare, [4, 12], 0.6))
-    if rng.random() < (1.0 if _V else 0.6):
+    if rng.random() < 0.6:
         pattern.append((kit.hat, range(16), 0.3))
     drums = _drums(n, sr, rng, bpm, pattern)
     bass = _filter(
@@ -380,7 +382,8 @@ def _folk(n, sr, rng):
     strum = rng.random() < 0.5
     pos = rng.uniform(0, beat) * sr
     for degree in _chords(rng, 16):
-        chord = [int(m) for m in _scale_notes(root, scale, [degree, degree + 4, degree + 7, degree + 9, degree + 11])]
+        # An open voicing over two octaves, as a guitar chord shape spreads its strings.
+        chord = [int(m) for m in _scale_notes(root, scale, [degree + step for step in (0, 4, 7, 9, 11)])]
         for k in range(4 if strum else 8):
             if strum:
                 for j, m in enumerate(chord):
@@ -398,7 +401,8 @@ def _folk(n, sr, rng):
         parts.append((voice, rng.uniform(-12, -2)))
     if rng.random() < 0.25:
         kit = _Kit(sr, rng)
-        parts.append((_drums(n, sr, rng, bpm, [(kit.hat, [0, 4, 8, 12], 1.0)], humanize=0.01), rng.uniform(-25, -15)))
+        shaker = _drums(n, sr, rng, bpm, [(kit.hat, [0, 4, 8, 12], 1.0)], humanize=0.01)
+        parts.append((shaker, rng.uniform(-25, -15)))
     # Acoustic recordings: little energy up high.
     return _filter(_mix(*parts), sr, "lowpass", rng.uniform(2500, 6000), order=4)
 
@@ -470,14 +474,17 @@ def _pop(n, sr, rng):
         (keys, rng.uniform(-14, -6)),
         (voice, rng.uniform(-6, 2)),
     ]
-    if rng.random() < (0.0 if _V else 0.3):
+    if rng.random() < 0.3:
         roots = _scale_notes(root + 12, scale, degrees)
         parts.append((_guitar(n, sr, rng, roots, bar, 8, rng.uniform(1.0, 3.0), True), rng.uniform(-16, -8)))
     return _mix(*parts)
 
 
 def _band(n, sr, rng, bpm, drive, strums, crash_every, density, vocal_p, root_range):
-    """Shared by rock and punk: drums, distorted guitar, bass, maybe vocals; the genres differ by the knobs."""
+    """Shared by rock and punk: drums, distorted guitar, bass, maybe vocals; the genres differ by the knobs.
+
+    ``crash_every`` is the number of bars between crash cymbals (0: none).
+    """
     beat = 60.0 / bpm
     bar = 4 * beat * sr
     root, scale = _key(rng, *root_range)
@@ -514,8 +521,16 @@ def _rock(n, sr, rng):
         "open_p": 0.35,
     }
     return _band(
-        n, sr, rng, rng.uniform(*((105, 140) if _V else (105, 150))), rng.uniform(2.0, 8.0 if _V else 10.0), int(rng.choice([1, 2, 4, 8])),
-        int(rng.choice([0, 4, 8])), density, 0.55, (36, 48),
+        n,
+        sr,
+        rng,
+        bpm=rng.uniform(105, 150),
+        drive=rng.uniform(2.0, 10.0),
+        strums=int(rng.choice([1, 2, 4, 8])),
+        crash_every=int(rng.choice([0, 4, 8])),
+        density=density,
+        vocal_p=0.55,
+        root_range=(36, 48),
     )
 
 
@@ -527,8 +542,16 @@ def _punk(n, sr, rng):
         "open_p": 0.75,
     }
     return _band(
-        n, sr, rng, rng.uniform(*((160, 200) if _V else (150, 200))), rng.uniform(10.0 if _V else 6.0, 25.0), int(rng.choice([8, 8, 16])),
-        int(rng.choice([1, 2, 4])), density, 0.55, (38, 50),
+        n,
+        sr,
+        rng,
+        bpm=rng.uniform(150, 200),
+        drive=rng.uniform(6.0, 25.0),
+        strums=int(rng.choice([8, 8, 16])),
+        crash_every=int(rng.choice([1, 2, 4])),
+        density=density,
+        vocal_p=0.55,
+        root_range=(38, 50),
     )
 
 
@@ -552,8 +575,8 @@ def synthesize(genre: str, rng: np.random.Generator, seconds: float, sample_rate
     # Recording conditions shared by all genres, so that noise floor and bandwidth say nothing about the class.
     noise = _filter(rng.standard_normal(n), sample_rate, "lowpass", rng.uniform(500, 4000), order=1)
     noise += 0.2 * rng.standard_normal(n)
-    x = _norm(x) + _db(-rng.uniform(*((50, 80) if _V == 2 else (40, 70)))) * _norm(noise)
-    if rng.random() < (0.2 if _V == 2 else 0.4):
+    x = _norm(x) + _db(-rng.uniform(40, 70)) * _norm(noise)
+    if rng.random() < 0.4:
         x = _filter(x, sample_rate, "lowpass", rng.uniform(6000, 0.95 * sample_rate / 2), order=8)
     return (0.9 * x / np.abs(x).max()).astype(np.float32)
 

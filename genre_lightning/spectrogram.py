@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -18,6 +19,8 @@ from PIL import Image
 from scipy import sparse
 from scipy.fft import rfft
 from scipy.signal import get_window, resample_poly
+
+from genre_lightning.errors import UserError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -58,17 +61,23 @@ class SpectrogramSpec:
         return cls(**d)
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """An audio file that cannot be used; the message is one line naming the file and the fix."""
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate``."""
+    if not Path(path).is_file():
+        raise AudioError(f"{path}: cannot decode audio (no such file); supported: wav, flac, ogg, mp3")
     try:
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as e:  # LibsndfileError is a RuntimeError
-        reason = " ".join(str(e).split())  # libsndfile messages can span lines
-        raise AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3") from None
+        # libsndfile's own wording can span lines and, for an unknown format, blames the file's existence.
+        reason = " ".join(str(e).split())
+        raise AudioError(
+            f"{path}: cannot decode audio (unrecognised or corrupt file; libsndfile: {reason}); "
+            "supported: wav, flac, ogg, mp3"
+        ) from None
     if data.size == 0:
         raise AudioError(f"{path}: cannot decode audio (file holds no samples); supported: wav, flac, ogg, mp3")
     audio = data.mean(axis=1)
@@ -169,13 +178,15 @@ def to_image(db: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
     # Row 0 of an image is its top; spectrogram convention puts low frequencies at the bottom.
     level = (np.flipud(db) + spec.top_db) / spec.top_db
     # Interpolate levels before colouring: blending RGB would invent colours that are not on the magma curve.
-    level = np.asarray(Image.fromarray(np.ascontiguousarray(level)).resize((spec.width, spec.height), Image.BILINEAR))
+    size = (spec.width, spec.height)
+    level = np.asarray(Image.fromarray(np.ascontiguousarray(level)).resize(size, Image.Resampling.BILINEAR))
     # matplotlib's own quantisation for a 256-entry colormap.
     index = np.clip((level * 256).astype(np.int32), 0, 255)
-    return Image.fromarray(_magma_lut()[index], mode="RGB")
+    return Image.fromarray(_magma_lut()[index])
 
 
 def render(audio: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
+    """Mono audio at spec.sample_rate -> the spectrogram image the models are trained on."""
     return to_image(log_mel(audio, spec), spec)
 
 

@@ -133,6 +133,11 @@ def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(tmp_
     assert isinstance(info.value, ValueError)
 
 
+def test_load_audio_names_a_missing_file(tmp_path):
+    with pytest.raises(AudioError, match="nowhere.wav: cannot decode audio \\(no such file\\)"):
+        load_audio(tmp_path / "nowhere.wav", SR)
+
+
 def test_load_audio_rejects_a_file_without_samples(tmp_path):
     path = tmp_path / "empty.wav"
     sf.write(path, np.zeros((0, 1), dtype=np.float32), SR)
