@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genre_lightning.errors import UserError
 from genre_lightning.spectrogram import (
     AUDIO_EXTENSIONS,
     AudioError,
@@ -130,7 +131,7 @@ def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(tmp_
     message = str(info.value)
     assert "broken_song.mp3" in message and "supported: wav, flac, ogg, mp3" in message
     assert "\n" not in message
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, UserError)
 
 
 def test_load_audio_names_a_missing_file(tmp_path):
