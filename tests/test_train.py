@@ -5,6 +5,7 @@ import torch
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import compose_train
 from genre_lightning.errors import UserError
 from genre_lightning.training import optimized_value, train
 
@@ -57,8 +58,8 @@ def test_every_trainer_config_composes(tiny_cfg, trainer):
     assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
 
 
-def test_seed_experiment_is_the_published_recipe(tiny_cfg):
-    cfg = tiny_cfg("experiment=seed")
+def test_seed_experiment_is_the_published_recipe(tmp_path):
+    cfg = compose_train(["experiment=seed"], tmp_path / "run")
     assert (cfg.data.max_per_class, cfg.data.test_fraction, cfg.data.num_folds) == (1000, 0.2, 5)
     assert (cfg.model.arch, cfg.model.weights, cfg.model.dropout) == ("resnet50", "imagenet", 0.5)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size) == (14, 32)
