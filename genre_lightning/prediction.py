@@ -87,7 +87,7 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        # Emulated bf16 is slower than fp32; these private probes are how torch itself checks (absent off x86).
+        # Emulated bf16 is slower than fp32. torch has only private probes for native support (x86 only).
         probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
         return any(probe() for probe in probes if probe is not None)
     return False
