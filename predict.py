@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.data import IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.export import export_onnx
 from genre_lightning.prediction import Ensemble, find_checkpoints, input_files, pick_device, predict_files
 from genre_lightning.report import check_options, format_table, write_predictions
 from genre_lightning.spectrogram import AUDIO_EXTENSIONS
@@ -23,13 +24,12 @@ from genre_lightning.spectrogram import AUDIO_EXTENSIONS
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    if (cfg.image is None) == (cfg.audio is None) and not (cfg.export and cfg.image is None):
+    inputs = [name for name in ("image", "audio") if cfg[name] is not None]
+    if len(inputs) > 1 or not (inputs or cfg.export):
         raise UserError("pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)")
     check_options(cfg.output, cfg.top_k)
     ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
     if cfg.export:
-        from genre_lightning.export import export_onnx
-
         print(f"exported {export_onnx(ensemble, cfg.export)}")
     if cfg.image is not None:
         files, load = input_files(cfg.image, "image", IMAGE_EXTENSIONS), lambda path: [ensemble.preprocess(path)]
