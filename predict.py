@@ -1,26 +1,52 @@
-"""Predict the genre of a spectrogram image from a trained checkpoint or a whole k-fold run.
+"""Predict the genres of spectrogram images or songs with a trained checkpoint or a whole k-fold run.
 
-    python predict.py ckpt=latest image=song.jpg        # newest finished run, folds ensembled
-    python predict.py ckpt=logs/train/runs/<run> image=song.jpg
-    python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=song.jpg
+    python predict.py ckpt=latest image=song.jpg                 # newest finished run, folds ensembled
+    python predict.py ckpt=logs/train/runs/<run> audio=music/ top_k=3 output=preds.csv
+    python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
+    python predict.py ckpt=latest export=model.onnx
+
+Exit status: 0 when every file was predicted, 1 when some could not be read, 2 for a usage error.
 """
 
-import hydra
-from omegaconf import DictConfig
+import sys
 
-from genre_lightning.errors import exit_on_user_error
-from genre_lightning.prediction import Ensemble, find_checkpoints, pick_device
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from genre_lightning.data import IMAGE_EXTENSIONS
+from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.export import export_onnx
+from genre_lightning.prediction import Ensemble, find_checkpoints, input_files, pick_device, predict_files
+from genre_lightning.report import check_options, format_table, write_predictions
+from genre_lightning.spectrogram import AUDIO_EXTENSIONS
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device))
-    probs = ensemble.probabilities(ensemble.preprocess(cfg.image).unsqueeze(0))[0]
-    ranked = sorted(zip(ensemble.class_names, probs.tolist()), key=lambda item: -item[1])
-    print(f"{cfg.image}: {ranked[0][0]}")
-    for name, p in ranked:
-        print(f"  {name:<12} {p:6.1%}")
+    inputs = [name for name in ("image", "audio") if cfg[name] is not None]
+    if len(inputs) > 1 or not (inputs or cfg.export):
+        raise UserError("pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)")
+    check_options(cfg.output, cfg.top_k)
+    ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
+    if cfg.export:
+        print(f"exported {export_onnx(ensemble, cfg.export)}")
+    if cfg.image is not None:
+        files, load = input_files(cfg.image, "image", IMAGE_EXTENSIONS), lambda path: [ensemble.preprocess(path)]
+    elif cfg.audio is not None:
+        rendering, recorded = ensemble.rendering(OmegaConf.to_container(cfg.rendering))
+        if not recorded:
+            print("warning: the checkpoint does not record how its images were rendered; assuming the published "
+                  "data's (1984x1478 log-mel, 30 s windows); set rendering.* to change it", file=sys.stderr)
+        files, load = input_files(cfg.audio, "audio", AUDIO_EXTENSIONS), lambda path: ensemble.preprocess_audio(path, rendering)
+    else:
+        return
+    predictions = predict_files(ensemble, files, load, cfg.batch_size)
+    print(format_table(predictions, ensemble.class_names, cfg.top_k))
+    if cfg.output:
+        print(f"wrote {write_predictions(cfg.output, predictions, ensemble.class_names, cfg.top_k, ensemble.checkpoints)}")
+    if any(p.error for p in predictions):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

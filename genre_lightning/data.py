@@ -187,8 +187,16 @@ class SpectrogramDataModule(pl.LightningDataModule):
 
     @property
     def preprocessing(self) -> dict:
-        """Everything a checkpoint needs to turn an image file into model input."""
-        return {"transform": self.eval_transform_cfg, "min_size": self.resize_size}
+        """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into model input."""
+        from genre_lightning.audio_images import read_marker
+
+        rendering = read_marker(self.root)
+        return {
+            "transform": self.eval_transform_cfg,
+            "min_size": self.resize_size,
+            # None when the folder does not say how its images were made; prediction then assumes the published spec
+            "spectrogram": rendering.to_dict() if rendering else None,
+        }
 
     def _loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader:
         files, labels = [p for p, _ in items], [y for _, y in items]

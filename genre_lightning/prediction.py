@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
+from torch import nn
+from tqdm import tqdm
 
+from genre_lightning.audio_images import Rendering
 from genre_lightning.data import load_image
 from genre_lightning.errors import UserError
 from genre_lightning.module import GenreClassifier
+from genre_lightning.spectrogram import AudioError
 from genre_lightning.training import SUMMARY_FILE
 
 
@@ -60,18 +67,49 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu")
     return model.to(device).eval()
 
 
+class MeanProbabilities(nn.Module):
+    """The models as one module: the mean of their softmax outputs (what predict prints and export writes)."""
+
+    def __init__(self, models: list[nn.Module]):
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([model(images).float().softmax(dim=-1) for model in self.models]).mean(dim=0)
+
+
+def use_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """precision: "bf16", "32", or "auto": bf16 where the hardware computes it natively (CUDA, AVX512-BF16/AMX CPUs)."""
+    if precision not in ("auto", "bf16", "32"):
+        raise UserError(f"precision={precision!r} is not supported; use auto, bf16 or 32")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # Emulated bf16 is slower than fp32. torch has only private probes for native support (x86 only).
+        probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(probe() for probe in probes if probe is not None)
+    return False
+
+
 class Ensemble:
     """One or more fold models that share classes and preprocessing; probabilities are averaged."""
 
-    def __init__(self, checkpoints: list[Path], device: torch.device | str = "cpu"):
+    def __init__(self, checkpoints: list[Path], device: torch.device | str = "cpu", precision: str = "auto"):
+        self.checkpoints = list(checkpoints)
         self.models = [load_classifier(path, device) for path in checkpoints]
         first = self.models[0].hparams
         for path, model in zip(checkpoints[1:], self.models[1:]):
             if model.hparams.class_names != first.class_names or model.hparams.preprocessing != first.preprocessing:
                 raise UserError(f"{path}: classes or preprocessing differ from {checkpoints[0]}; ensemble one run's folds")
         self.class_names: list[str] = list(first.class_names)
+        self.preprocessing: dict = first.preprocessing
         self.transform = instantiate(first.preprocessing["transform"])
         self.min_size: int = first.preprocessing["min_size"]
+        self.net = MeanProbabilities(self.models).eval()
+        self.device = torch.device(device)
+        self.bf16 = use_bf16(self.device, precision)
 
     def preprocess(self, path: str | os.PathLike) -> torch.Tensor:
         """Image file -> uint8 tensor exactly as the models were validated."""
@@ -79,8 +117,83 @@ class Ensemble:
             raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
         return self.transform(load_image(path, self.min_size))
 
+    def preprocess_audio(self, path: str | os.PathLike, rendering: Rendering) -> list[torch.Tensor]:
+        """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder writes."""
+        return [self.transform(load_image(io.BytesIO(jpeg), self.min_size)) for jpeg in rendering.render_file(path)]
+
+    def rendering(self, overrides: dict | None = None) -> tuple[Rendering, bool]:
+        """How to turn songs into this model's images: as recorded at training time (else the published
+        data's settings), with the non-null ``overrides`` on top. The flag says whether it was recorded."""
+        recorded = self.preprocessing.get("spectrogram")
+        settings = (Rendering() if recorded is None else Rendering.from_dict(recorded)).to_dict()
+        overrides = dict(overrides or {})
+        spec = {k: v for k, v in (overrides.pop("spec", None) or {}).items() if v is not None}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings["spec"].update(spec)
+        try:
+            return Rendering.from_dict(settings), recorded is not None
+        except ValueError as err:
+            raise UserError(f"rendering: {err}") from None
+
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Mean class probabilities over the models, N x classes, for a batch of uint8 images."""
-        probs = [model(images.to(model.device)).float().softmax(dim=-1).cpu() for model in self.models]
-        return torch.stack(probs).mean(dim=0)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.net(images.to(self.device)).float().cpu()
+
+
+@dataclass
+class Prediction:
+    """One input file's result: class probabilities (averaged over its windows), or why it failed."""
+
+    file: str
+    probabilities: list[float] | None = None
+    windows: int = 0
+    error: str | None = None
+
+
+def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...]) -> list[Path]:
+    """The file itself, or every file with one of ``extensions`` below the folder (sorted, hidden ones skipped)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in extensions and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not files:
+            raise UserError(f"{path}: no {'/'.join(extensions)} files in this folder; pass {kind}=<file or folder>")
+        return files
+    raise UserError(f"{path}: {kind} not found; pass {kind}=<file or folder>")
+
+
+def predict_files(
+    ensemble: Ensemble, files: list[Path], load: Callable[[Path], list[torch.Tensor]], batch_size: int = 32
+) -> list[Prediction]:
+    """Predict every file, ``batch_size`` images per forward pass; a file that ``load`` rejects gets an error row."""
+    if batch_size < 1:
+        raise UserError(f"batch_size={batch_size}: must be at least 1")
+    predictions: list[Prediction] = []
+    pending: list[tuple[Prediction, list[torch.Tensor]]] = []
+
+    def flush() -> None:
+        images = torch.stack([image for _, windows in pending for image in windows])
+        probs = torch.cat([ensemble.probabilities(batch) for batch in images.split(batch_size)])
+        for (prediction, windows), song in zip(pending, probs.split([len(w) for _, w in pending])):
+            prediction.probabilities, prediction.windows = song.mean(dim=0).tolist(), len(windows)
+        pending.clear()
+
+    for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
+        prediction = Prediction(str(path))
+        predictions.append(prediction)
+        try:
+            pending.append((prediction, load(path)))
+        except (UserError, AudioError) as err:
+            prediction.error = str(err)
+        if sum(len(windows) for _, windows in pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    return predictions

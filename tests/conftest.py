@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import runpy
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from genre_lightning.demo_data import make_demo_dataset
+from genre_lightning.demo_data import make_demo_dataset, synthesize
 from genre_lightning.spectrogram import SpectrogramSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +76,50 @@ def trained_run(demo_root, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     train(compose_train([*TINY, f"data.root={demo_root}", "trainer.max_epochs=2"], run_dir))
     return run_dir
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def entry(capsys):
+    """Factory: run a top-level Hydra script (predict.py, build_dataset.py) in this process, as its command line
+    would: no subprocess start-up, same code path. Returns the exit status and what it printed."""
+
+    def run(script: str, *args: str) -> Result:
+        capsys.readouterr()
+        argv = sys.argv
+        sys.argv = [str(ROOT / script), *args]
+        try:
+            runpy.run_path(str(ROOT / script), run_name="__main__")
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        finally:
+            sys.argv = argv
+            GlobalHydra.instance().clear()
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def write_song():
+    """Factory: write a synthetic song (a demo genre's clip, or a plain tone when genre is None) to `path`;
+    the format follows the suffix (.wav, .flac, .ogg, .mp3)."""
+
+    def write(path: Path, seconds: float = 3.0, genre: str | None = "Rock", seed: int = 0, sr: int = 22050) -> Path:
+        if genre is None:
+            audio = 0.5 * np.sin(2 * np.pi * (220 + 40 * seed) * np.arange(int(seconds * sr)) / sr)
+        else:
+            audio = synthesize(genre, np.random.default_rng(seed), seconds, sr)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, audio.astype(np.float32), sr, **({"format": "MP3"} if path.suffix == ".mp3" else {}))
+        return path
+
+    return write
