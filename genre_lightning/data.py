@@ -7,6 +7,8 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -16,11 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
+from genre_lightning.audio_images import MARKER as RENDERING_MARKER
+from genre_lightning.audio_images import read_marker
 from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+_WINDOW_SUFFIX = re.compile(r"-\d{3}$")
 
 
 def load_image(path: str | os.PathLike, min_size: int | None = None) -> Image.Image:
@@ -106,26 +111,40 @@ def make_split(
     num_folds: int,
     seed: int,
     max_per_class: int | None = None,
+    group: Callable[[str], str] | None = None,
 ) -> Split:
-    """Stratified, seeded split: per genre, a test share, then the rest dealt round-robin into folds."""
+    """Stratified, seeded split: per genre, a test share, then the rest dealt round-robin into folds.
+
+    `group` maps a file to its song: the windows of one song then stay together in one part, so no
+    song is both trained on and evaluated. Shares and `max_per_class` count songs.
+    """
     rng = random.Random(seed)
     classes = list(files)
     test, folds = [], [[] for _ in range(num_folds)]
     for label, name in enumerate(classes):
-        paths = list(files[name])
-        rng.shuffle(paths)
+        songs: dict[str, list[str]] = {}
+        for path in files[name]:
+            songs.setdefault(group(path) if group else path, []).append(path)
+        members = list(songs.values())
+        rng.shuffle(members)
         if max_per_class is not None:
-            paths = paths[:max_per_class]
-        n_test = round(len(paths) * test_fraction)
-        if len(paths) - n_test < num_folds:
+            members = members[:max_per_class]
+        n_test = round(len(members) * test_fraction)
+        if len(members) - n_test < num_folds:
             raise UserError(
-                f"genre {name!r} has {len(paths)} images: too few for a {test_fraction:.0%} test split "
-                f"and {num_folds} folds; add images or lower data.num_folds"
+                f"genre {name!r} has {len(members)} {'songs' if group else 'images'}: too few for a "
+                f"{test_fraction:.0%} test split and {num_folds} folds; add images or lower data.num_folds"
             )
-        test += [(p, label) for p in paths[:n_test]]
-        for i, path in enumerate(paths[n_test:]):
-            folds[i % num_folds].append((path, label))
+        test += [(p, label) for song in members[:n_test] for p in song]
+        for i, song in enumerate(members[n_test:]):
+            folds[i % num_folds] += [(p, label) for p in song]
     return Split(classes, test, folds)
+
+
+def song_of(path: str) -> str:
+    """The song a window image belongs to: build_dataset names windows <song>-000.jpg, <song>-001.jpg..."""
+    stem = Path(path).with_suffix("").as_posix()
+    return _WINDOW_SUFFIX.sub("", stem)
 
 
 class SpectrogramDataModule(pl.LightningDataModule):
@@ -176,7 +195,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:
             classes, files = discover(self.root, self.classes)
-            self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class)
+            # folders made by build_dataset may hold several windows per song: split by song
+            group = song_of if (self.root / RENDERING_MARKER).is_file() else None
+            self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group)
             counts = Counter(label for part in [self.split.test, *self.split.folds] for _, label in part)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
 
@@ -188,8 +209,6 @@ class SpectrogramDataModule(pl.LightningDataModule):
     @property
     def preprocessing(self) -> dict:
         """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into model input."""
-        from genre_lightning.audio_images import read_marker
-
         rendering = read_marker(self.root)
         return {
             "transform": self.eval_transform_cfg,

@@ -134,3 +134,34 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
     val_files = {p for p, _ in dm.split.train_val(0)[1]}
     assert len(dm.val_dataloader().dataset) == len(val_files)
     assert json.loads(json.dumps(dm.split.to_dict()))["classes"] == dm.class_names
+
+
+def test_windows_of_one_song_stay_in_one_part():
+    from genre_lightning.data import song_of
+
+    files = {g: [f"/d/{g}/song{s:02d}-{w:03d}.jpg" for s in range(10) for w in range(3)] for g in ("A", "B")}
+    split = make_split(files, test_fraction=0.2, num_folds=4, seed=3, group=song_of)
+    parts = [split.test, *split.folds]
+    owner = {}
+    for k, part in enumerate(parts):
+        for path, _ in part:
+            assert owner.setdefault(song_of(path), k) == k, f"{path} split from its song"
+    assert len(split.test) == 2 * 2 * 3, "20% of 10 songs per genre, 3 windows each"
+    assert song_of("/d/A/song07-002.jpg") == song_of("/d/A/song07-000.jpg") != song_of("/d/A/song08-000.jpg")
+    assert song_of("/d/A/000729.jpg") == "/d/A/000729"
+
+
+def test_datamodule_splits_built_datasets_by_song(tmp_path):
+    from genre_lightning.audio_images import Rendering, write_marker
+
+    root = make_folder(tmp_path / "d", {"Rock": 0, "Folk": 0})
+    for genre in ("Rock", "Folk"):
+        for song in range(6):
+            for window in range(2):
+                Image.new("RGB", (40, 30)).save(root / genre / f"s{song}-{window:03d}.jpg")
+    write_marker(root, Rendering())
+    dm = SpectrogramDataModule(root=str(root), num_folds=2, test_fraction=0.34)
+    dm.setup()
+    test_songs = {p.rsplit("-", 1)[0] for p, _ in dm.split.test}
+    fold_songs = {p.rsplit("-", 1)[0] for part in dm.split.folds for p, _ in part}
+    assert test_songs and not test_songs & fold_songs and len(dm.split.test) == 2 * len(test_songs)
