@@ -95,9 +95,17 @@ def write_sweep_summary(sweep_dir: str | Path, metric: str, direction: str = "ma
     rows = [["job", metric, *swept]]
     for job in jobs:
         value = f"{job.metric(metric):.4f}±{job.metric(std):.4f}" if job.summary else "no result"
-        rows.append([str(job.dir.relative_to(sweep_dir)), value, *(job.overrides.get(key, "") for key in swept)])
+        rows.append([str(job.dir.relative_to(sweep_dir)), value, *(_short(job.overrides.get(key, "")) for key in swept)])
     print(f"sweep summary, best {metric} first ({path}):\n{align(rows)}")
     return path
+
+
+def _short(value: str) -> str:
+    """A sampled float such as Optuna's 0.0013793103797 as 0.001379; anything else unchanged."""
+    try:
+        return value if float(value).is_integer() else f"{float(value):.4g}"
+    except ValueError:
+        return value
 
 
 def aggregate_folds(sweep_dir: str | Path) -> dict:

@@ -87,9 +87,9 @@ def refuse_respawn_in_multirun(trainer: pl.Trainer) -> None:
         and not launcher.cluster_environment.creates_processes_externally
     ):
         raise UserError(
-            f"trainer.strategy={trainer.strategy.strategy_name} with {launcher.num_processes} devices cannot run inside "
-            "a multirun on one machine (each device would restart the sweep); use hydra/launcher=slurm, which "
-            "starts one task per device, or run the DDP jobs one at a time without -m"
+            f"{type(trainer.strategy).__name__} on {launcher.num_processes} devices cannot run inside a multirun on "
+            "one machine (each device would restart the sweep); use hydra/launcher=slurm, which starts one task "
+            "per device, or run the DDP jobs one at a time without -m"
         )
 
 
