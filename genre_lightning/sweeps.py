@@ -138,22 +138,26 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
     return summary
 
 
+def sweep_direction(hydra_cfg: DictConfig, chosen: str | None = None) -> str:
+    """Which end of the metric is best: chosen, else the sweeper's direction (Optuna's), else maximize."""
+    direction = chosen or OmegaConf.select(hydra_cfg, "sweeper.direction") or "maximize"
+    # Optuna's direction is an enum, or a list of them for several objectives
+    if isinstance(direction, list | tuple) or OmegaConf.is_list(direction):
+        direction = direction[0]
+    return getattr(direction, "name", str(direction))
+
+
 class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, write the sweep summary; if the jobs differ only in
     data.fold, merge them into one cv_summary.json too."""
 
     def __init__(self, direction: str | None = None):
-        # None: the sweeper's own direction (Optuna), else maximize
         self.direction = direction
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        direction = self.direction or config.hydra.sweeper.get("direction") or "maximize"
-        # Optuna's direction is an enum, or a list of them for several objectives
-        if isinstance(direction, list | tuple) or OmegaConf.is_list(direction):
-            direction = direction[0]
         try:
-            write_sweep_summary(sweep_dir, config.optimized_metric, getattr(direction, "name", str(direction)))
+            write_sweep_summary(sweep_dir, config.optimized_metric, sweep_direction(config.hydra, self.direction))
             jobs = load_jobs(sweep_dir)
             if varying_keys(jobs) == [FOLD_KEY]:
                 aggregate_folds(sweep_dir)
@@ -169,15 +173,19 @@ def main(argv: list[str] | None = None) -> None:
     summary = commands.add_parser("summary", help=f"write {SWEEP_SUMMARY_FILE}: one row per job, best first")
     summary.add_argument("sweep_dir", type=Path)
     summary.add_argument("--metric", default=None, help="a cv_summary.json metric (default: the jobs' optimized_metric)")
-    summary.add_argument("--direction", default="maximize", choices=["maximize", "minimize"])
+    summary.add_argument("--direction", choices=["maximize", "minimize"], help="default: as at the end of the sweep")
     aggregate = commands.add_parser("aggregate", help=f"merge the jobs of a sweep over {FOLD_KEY} into one {SUMMARY_FILE}")
     aggregate.add_argument("sweep_dir", type=Path)
     args = parser.parse_args(argv)
     if args.command == "aggregate":
         aggregate_folds(args.sweep_dir)
         return
-    metric = args.metric or OmegaConf.load(load_jobs(args.sweep_dir)[0].dir / ".hydra" / "config.yaml").optimized_metric
-    write_sweep_summary(args.sweep_dir, metric, args.direction)
+    # by default the same ranking as at the end of the sweep, from the first job's saved configs
+    saved = load_jobs(args.sweep_dir)[0].dir / ".hydra"
+    metric = args.metric or OmegaConf.load(saved / "config.yaml").optimized_metric
+    hydra_cfg = OmegaConf.load(saved / "hydra.yaml").hydra
+    direction = sweep_direction(hydra_cfg, args.direction or OmegaConf.select(hydra_cfg, "callbacks.sweep_summary.direction"))
+    write_sweep_summary(args.sweep_dir, metric, direction)
 
 
 if __name__ == "__main__":

@@ -73,9 +73,11 @@ def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
     assert losses == sorted(losses)
     assert "sweep summary, best val/loss_mean first" in out
 
-    # the same summary by hand, ranked the other way
+    # by hand: ranked the other way, then as the sweep ranked it (read from the jobs' saved configs)
     sweeps.main(["summary", str(sweep), "--direction", "maximize"])
     assert [row["job"] for row in read_rows(sweep)] == [row["job"] for row in reversed(rows)]
+    sweeps.main(["summary", str(sweep)])
+    assert read_rows(sweep) == rows
 
 
 def test_fold_jobs_merge_into_the_sequential_run(fold_sweep, demo_root, tmp_path):
