@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from genre_lightning.model import build_resnet
 
@@ -45,6 +45,9 @@ class GenreClassifier(pl.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # per-epoch counts that the ConfusionMatrix callback turns into an image and per-class scores
+        self.val_confusion = MulticlassConfusionMatrix(len(class_names))
+        self.test_confusion = MulticlassConfusionMatrix(len(class_names))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W."""
@@ -56,6 +59,8 @@ class GenreClassifier(pl.LightningModule):
         loss = F.cross_entropy(logits, labels)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, labels)
+        if stage != "train":
+            getattr(self, f"{stage}_confusion").update(logits, labels)
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
@@ -69,6 +74,12 @@ class GenreClassifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
+
+    def on_validation_epoch_start(self):
+        self.val_confusion.reset()
+
+    def on_test_epoch_start(self):
+        self.test_confusion.reset()
 
     def predict_step(self, batch, batch_idx):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
