@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from genre_lightning.data import load_image
 from genre_lightning.errors import UserError
 from genre_lightning.module import GenreClassifier
+from genre_lightning.performance import inference_autocast
 from genre_lightning.training import SUMMARY_FILE
 
 
@@ -57,7 +58,7 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu")
             f"{path}: not a genre-lightning checkpoint ({err.__class__.__name__}: {reason}); "
             "pass a best.ckpt written by train.py"
         ) from None
-    return model.to(device).eval()
+    return model.to(device, memory_format=torch.channels_last).eval()
 
 
 class Ensemble:
@@ -82,5 +83,6 @@ class Ensemble:
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Mean class probabilities over the models, N x classes, for a batch of uint8 images."""
-        probs = [model(images.to(model.device)).float().softmax(dim=-1).cpu() for model in self.models]
+        with inference_autocast(self.models[0].device):
+            probs = [model(images.to(model.device)).float().softmax(dim=-1).cpu() for model in self.models]
         return torch.stack(probs).mean(dim=0)
