@@ -28,6 +28,7 @@ class GenreClassifier(pl.LightningModule):
         scheduler: dict | None = None,
         monitor: str = "val/loss",
         preprocessing: dict | None = None,
+        compile: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -48,6 +49,12 @@ class GenreClassifier(pl.LightningModule):
         # per-epoch counts that the ConfusionMatrix callback turns into an image and per-class scores
         self.val_confusion = MulticlassConfusionMatrix(len(class_names))
         self.test_confusion = MulticlassConfusionMatrix(len(class_names))
+
+    def configure_model(self) -> None:
+        # Compiled in place when a Trainer starts: parameter names, and so checkpoints, stay the plain
+        # network's, and prediction from a checkpoint (no Trainer) runs eagerly without compile time.
+        if self.hparams.compile:
+            self.net.compile()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W."""

@@ -18,6 +18,7 @@ from genre_lightning.audio_images import Rendering
 from genre_lightning.data import load_image
 from genre_lightning.errors import UserError
 from genre_lightning.module import GenreClassifier
+from genre_lightning.performance import bf16_is_fast
 from genre_lightning.spectrogram import AudioError
 from genre_lightning.training import SUMMARY_FILE
 
@@ -64,7 +65,7 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu")
             f"{path}: not a genre-lightning checkpoint ({err.__class__.__name__}: {reason}); "
             "pass a best.ckpt written by train.py"
         ) from None
-    return model.to(device).eval()
+    return model.to(device, memory_format=torch.channels_last).eval()
 
 
 class MeanProbabilities(nn.Module):
@@ -84,13 +85,7 @@ def use_bf16(device: torch.device, precision: str = "auto") -> bool:
         raise UserError(f"precision={precision!r} is not supported; use auto, bf16 or 32")
     if precision != "auto":
         return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        # Emulated bf16 is slower than fp32. torch has only private probes for native support (x86 only).
-        probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        return any(probe() for probe in probes if probe is not None)
-    return False
+    return bf16_is_fast(device.type)
 
 
 class Ensemble:

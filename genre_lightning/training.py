@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from genre_lightning.callbacks import log_hparams
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
+from genre_lightning.performance import supported_precision
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     model = instantiate(cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing)
     loggers = [instantiate(c, version=f"fold_{fold}") for c in cfg.get("logger", {}).values()]
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
-    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks)
+    precision = supported_precision(cfg.trainer.get("precision", "32-true"), cfg.trainer.get("accelerator", "auto"))
+    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, precision=precision)
     refuse_respawn_in_multirun(trainer)
     log.info("fold %d/%d: %d train, %d val images", fold, datamodule.num_folds, *map(len, datamodule.split.train_val(fold)))
     trainer.fit(model, datamodule=datamodule)

@@ -91,16 +91,35 @@ def test_layout_errors_name_what_was_found(tmp_path, layout, classes, message):
     assert str(root) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_draft_decode_matches_full_decode_after_resize(tmp_path):
-    # a smooth spectrogram-like picture at the real data's size
+@pytest.fixture(scope="module")
+def real_size_image(tmp_path_factory):
+    """A smooth spectrogram-like picture at the real data's size, as JPEG and PNG."""
     y, x = np.mgrid[0:1478, 0:1984]
     array = np.stack([(x / 1984 * 255), (y / 1478 * 255), ((x + y) % 256)], -1).astype(np.uint8)
-    Image.fromarray(array).save(tmp_path / "big.jpg", quality=90)
+    folder = tmp_path_factory.mktemp("big")
+    Image.fromarray(array).save(folder / "big.jpg", quality=90)
+    Image.fromarray(array).save(folder / "big.png", compress_level=1)
+    return folder
+
+
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_reduced_decode_matches_full_decode_after_resize(real_size_image, suffix):
+    path = real_size_image / f"big.{suffix}"
     resize = v2.Compose([v2.Resize(224), v2.CenterCrop(224), v2.PILToTensor()])
-    fast = resize(load_image(tmp_path / "big.jpg", min_size=224)).float()
-    full = resize(load_image(tmp_path / "big.jpg")).float()
+    fast = resize(load_image(path, min_size=224)).float()
+    full = resize(load_image(path)).float()
     assert fast.shape == full.shape == (3, 224, 224)
-    assert (fast - full).abs().mean() < 3.0, "drafted decode must look like the full decode"
+    assert (fast - full).abs().mean() < 3.0, "the reduced decode must look like the full decode"
+
+
+@pytest.mark.parametrize(
+    "min_size, jpg_size, png_size",
+    [(256, (496, 370), (397, 296)), (184, (248, 185), (248, 185)), (400, (992, 739), (662, 493)), (2000, (1984, 1478), (1984, 1478))],
+)
+def test_decode_takes_the_largest_reduction_that_keeps_min_size(real_size_image, min_size, jpg_size, png_size):
+    # libjpeg scales by 1/2, 1/4 or 1/8 only; other formats by any whole factor
+    assert load_image(real_size_image / "big.jpg", min_size).size == jpg_size
+    assert load_image(real_size_image / "big.png", min_size).size == png_size
 
 
 def test_unreadable_image_names_the_file(tmp_path):

@@ -1,0 +1,72 @@
+"""Speed settings that depend on the machine: bf16 only where the hardware runs it natively, channels_last."""
+
+from __future__ import annotations
+
+import logging
+import platform
+
+import lightning.pytorch as pl
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX on x86, BF16 on Arm).
+
+    oneDNN also runs bf16 on any AVX-512 CPU, but emulated and slower than fp32, so that is not enough.
+    """
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.ops.mkldnn._is_mkldnn_bf16_supported()  # Arm: true only with the BF16 extension
+    except (AttributeError, RuntimeError):  # private probes: a torch without them gets fp32
+        return False
+
+
+def device_type(accelerator) -> str:
+    """cpu, cuda or mps: where a Trainer with this `accelerator` setting runs."""
+    name = str(accelerator).lower()
+    if name in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "cuda"
+    if name in ("auto", "gpu", "mps") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu" if name in ("auto", "cpu") else name
+
+
+def bf16_is_fast(device: str) -> bool:
+    if device == "cpu":
+        return cpu_has_fast_bf16()
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return False
+
+
+def supported_precision(precision, accelerator) -> str:
+    """The Trainer `precision` to use: bf16 where the device runs it natively, else the nearest that runs."""
+    precision = str(precision)
+    device = device_type(accelerator)
+    if not precision.startswith("bf16") or device not in ("cpu", "cuda") or bf16_is_fast(device):
+        return precision
+    fallback = "32-true" if device == "cpu" else "16-mixed"
+    log.warning("precision=%s: this %s has no native bf16, so training runs in %s", precision, device.upper(), fallback)
+    return fallback
+
+
+def inference_autocast(device: torch.device | str):
+    """bf16 autocast for inference where the device runs bf16 natively, a no-op elsewhere."""
+    device = torch.device(device).type
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=bf16_is_fast(device))
+
+
+class ChannelsLast(pl.Callback):
+    """Keeps convolution weights in NHWC, the layout oneDNN (CPU) and cuDNN (tensor cores) run fastest.
+
+    The uint8 input batches need no conversion: a convolution whose weight is channels_last produces
+    channels_last output, so the layout carries through the network from the first layer.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        pl_module.to(memory_format=torch.channels_last)

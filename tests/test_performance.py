@@ -1,0 +1,52 @@
+import logging
+import platform
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from genre_lightning import performance
+from genre_lightning.module import GenreClassifier
+from genre_lightning.performance import cpu_has_fast_bf16, supported_precision
+
+
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(), reason="reads x86 Linux CPU flags"
+)
+def test_bf16_detection_agrees_with_the_cpu_flags():
+    flags = set(Path("/proc/cpuinfo").read_text().split("flags")[1].splitlines()[0].split())
+    assert cpu_has_fast_bf16() == bool({"avx512_bf16", "amx_tile"} & flags)
+
+
+def test_bf16_falls_back_to_fp32_on_cpus_without_it(monkeypatch, caplog):
+    monkeypatch.setattr(performance, "cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="genre_lightning.performance"):
+        assert supported_precision("bf16-mixed", "cpu") == "32-true"
+    assert "no native bf16" in caplog.text and len(caplog.records) == 1
+    assert supported_precision("16-mixed", "cpu") == "16-mixed" and supported_precision(32, "cpu") == "32"
+    monkeypatch.setattr(performance, "cpu_has_fast_bf16", lambda: True)
+    assert supported_precision("bf16-mixed", "cpu") == "bf16-mixed"
+
+
+def test_cpu_trainer_trains_channels_last_in_the_supported_precision(tiny_cfg):
+    cfg = tiny_cfg("trainer=cpu", "data.num_workers=0")
+    assert cfg.trainer.precision == "bf16-mixed"
+    dm = instantiate(cfg.data)
+    model = instantiate(cfg.model, class_names=dm.class_names, preprocessing=dm.preprocessing)
+    precision = supported_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    trainer = instantiate(
+        cfg.trainer, precision=precision, callbacks=[instantiate(cfg.callbacks.channels_last)],
+        logger=False, enable_checkpointing=False, max_steps=1, limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert trainer.precision == ("bf16-mixed" if cpu_has_fast_bf16() else "32-true")
+    assert model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compile_keeps_the_plain_networks_parameter_names():
+    model = GenreClassifier(["a", "b"], arch="resnet18", weights=None, compile=True)
+    names = list(model.state_dict())
+    model.configure_model()  # what a Trainer calls; compilation itself happens on the first batch
+    assert model.net._compiled_call_impl is not None
+    assert list(model.state_dict()) == names and not any("_orig_mod" in n for n in names)
