@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py                              # 64 generated 1984x1478 JPEGs, resnet50 at 224 px
     python benchmarks/speed.py --folder data/spectrograms --images 256
-    python benchmarks/speed.py --device cuda --images 4096 --batch-size 128 --workers 16
+    python benchmarks/speed.py --device cuda --images 2048 --epochs 3 --batch-size 128 --workers 16
 
 seed: PIL decodes the full 1984x1478 JPEG, then Resize(256) + CenterCrop(224) + ToTensor + Normalize in
       the loader workers; fp32 network in a plain PyTorch loop.
@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +60,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="default: 16")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers on both sides (default: 2)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs in each training pass (default: 1)")
     parser.add_argument("--repeat", type=int, default=2, help="time each training pass this many times, keep the best")
     parser.add_argument("--compile", action="store_true", help="also torch.compile our network (model.compile=true)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.folder is None and args.images < 2 * len(GENRES):
+        parser.error(f"--images must be at least {2 * len(GENRES)}: two per genre, one per fold")
+    return args
 
 
 # ---------------------------------------------------------------- inputs
@@ -78,9 +83,13 @@ def generate_images(folder: Path, count: int) -> None:
         share = len(range(g, count, len(GENRES)))
         picture = np.asarray(render(synthesize(genre, np.random.default_rng(g), 30.0, spec.sample_rate), spec))
         (folder / genre).mkdir(parents=True)
-        for i in range(share):
+
+        def save(i: int, picture=picture, genre=genre, share=share) -> None:
             shifted = np.roll(picture, i * spec.width // share, axis=1)
             Image.fromarray(shifted).save(folder / genre / f"{i:05d}.jpg", quality=75)
+
+        with ThreadPoolExecutor() as pool:  # Pillow encodes without holding the GIL
+            list(pool.map(save, range(share)))
 
 
 def our_config(args, folder: Path, work: Path, cache: bool):
@@ -135,12 +144,12 @@ def reset_peak_rss() -> None:
 
 
 def peak_rss_mb() -> float:
-    match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text()) if Path("/proc/self/status").exists() else None
-    if match:
-        return int(match.group(1)) / 1024
-    import resource
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status.read_text()).group(1)) / 1024
+    import resource  # elsewhere: the peak since the start, in bytes on macOS
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
 def cpu_seconds() -> float:
@@ -219,13 +228,13 @@ def loader_pass(loader: DataLoader) -> dict:
     return result
 
 
-def plain_training(model, batches, device: torch.device, amp: torch.dtype | None, optimizer_cfg) -> dict:
-    """One pass of a plain PyTorch training loop: forward (autocast to `amp`), cross-entropy, backward, step."""
+def plain_training(model, batches, device: torch.device, amp: torch.dtype | None, optimizer_cfg, epochs: int = 1) -> dict:
+    """A plain PyTorch training loop: forward (autocast to `amp`), cross-entropy, backward, SGD step."""
     result = {"images": 0}
     with measured(device, result):
         model.to(device).train()
         optimizer = instantiate(optimizer_cfg, params=model.parameters())
-        for images, labels in batches:
+        for images, labels in (batch for _ in range(epochs) for batch in batches):
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 loss = F.cross_entropy(model(images), labels)
@@ -236,8 +245,9 @@ def plain_training(model, batches, device: torch.device, amp: torch.dtype | None
     return result
 
 
-def lightning_training(cfg, module, loader, device: torch.device, precision: str) -> dict:
-    result = {"images": len(loader) * loader.batch_size if loader.drop_last else len(loader.dataset)}
+def lightning_training(cfg, module, loader, device: torch.device, precision: str, epochs: int) -> dict:
+    per_epoch = len(loader) * loader.batch_size if loader.drop_last else len(loader.dataset)
+    result = {"images": per_epoch * epochs}
     trainer = instantiate(
         cfg.trainer,
         precision=precision,
@@ -246,7 +256,7 @@ def lightning_training(cfg, module, loader, device: torch.device, precision: str
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        max_epochs=1,
+        max_epochs=epochs,
         limit_val_batches=0,
         num_sanity_val_steps=0,
     )
@@ -358,16 +368,17 @@ def main(argv=None) -> None:
 
         seed_read, seed_tf = load_image, seed_transform(args)
 
-        # -- decoding and transforms, one process
-        decode_seed = decode_pass(files, seed_read, seed_tf)
-        decode_ours = decode_pass(files, ours.read, ours.eval_transform)
+        # -- decoding and transforms, one process (a sample: the seed's takes ~30 ms an image)
+        sample = files[:256]
+        decode_seed = decode_pass(sample, seed_read, seed_tf)
+        decode_ours = decode_pass(sample, ours.read, ours.eval_transform)
         build = {"images": n}
         cached_cfg = our_config(args, folder, work, cache=True)
         cached = instantiate(cached_cfg.data)
         with measured(torch.device("cpu"), build):
             cached.prepare_data()
             cached.setup()
-        decode_cached = decode_pass(files, cached.read, cached.eval_transform)
+        decode_cached = decode_pass(sample, cached.read, cached.eval_transform)
 
         # -- loaders alone (train transforms, workers)
         seed_loader = DataLoader(
@@ -397,11 +408,11 @@ def main(argv=None) -> None:
         seed_runs, plain_runs, lightning_runs, cached_runs, preloaded_runs = [], [], [], [], []
         for _ in range(args.repeat):
             seed_model = build_resnet(args.arch, len(classes), 0.5, weights=None)
-            seed_runs.append(plain_training(seed_model, seed_loader, device, None, cfg.model.optimizer))
-            plain_runs.append(plain_training(our_module(), ours_loader, device, amp, cfg.model.optimizer))
-            lightning_runs.append(lightning_training(cfg, our_module(), ours_loader, device, precision))
-            cached_runs.append(lightning_training(cached_cfg, our_module(), cached_loader, device, precision))
-            preloaded_runs.append(plain_training(our_module(), preloaded, device, amp, cfg.model.optimizer))
+            seed_runs.append(plain_training(seed_model, seed_loader, device, None, cfg.model.optimizer, args.epochs))
+            plain_runs.append(plain_training(our_module(), ours_loader, device, amp, cfg.model.optimizer, args.epochs))
+            lightning_runs.append(lightning_training(cfg, our_module(), ours_loader, device, precision, args.epochs))
+            cached_runs.append(lightning_training(cached_cfg, our_module(), cached_loader, device, precision, args.epochs))
+            preloaded_runs.append(plain_training(our_module(), preloaded, device, amp, cfg.model.optimizer, args.epochs))
         del preloaded
 
         # -- batch inference over every image
