@@ -184,3 +184,20 @@ def test_datamodule_splits_built_datasets_by_song(tmp_path):
     test_songs = {p.rsplit("-", 1)[0] for p, _ in dm.split.test}
     fold_songs = {p.rsplit("-", 1)[0] for part in dm.split.folds for p, _ in part}
     assert test_songs and not test_songs & fold_songs and len(dm.split.test) == 2 * len(test_songs)
+
+
+def test_a_bad_image_in_a_loader_worker_is_reported_on_one_line(tmp_path, capsys):
+    from torch.utils.data import DataLoader
+
+    from genre_lightning.data import ImageFiles
+    from genre_lightning.errors import exit_on_user_error
+
+    bad = tmp_path / "Rock" / "broken.jpg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not a jpeg")
+    loader = DataLoader(ImageFiles([str(bad)], [0], v2.PILToTensor(), load_image), num_workers=1)
+    with pytest.raises(SystemExit) as stop:
+        exit_on_user_error(lambda: next(iter(loader)))()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {bad}: cannot read the image") and "Traceback" not in err
