@@ -18,19 +18,14 @@ from genre_lightning.audio_images import Rendering
 from genre_lightning.data import load_image
 from genre_lightning.errors import UserError
 from genre_lightning.module import GenreClassifier
-from genre_lightning.performance import bf16_is_fast
+from genre_lightning.performance import bf16_is_fast, device_type
 from genre_lightning.spectrogram import AudioError
 from genre_lightning.training import SUMMARY_FILE
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """`auto`: CUDA, else MPS, else the CPU; any other name as torch spells it (cuda:1...)."""
+    return torch.device(device_type(name))
 
 
 def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> list[Path]:
