@@ -349,7 +349,7 @@ def main(argv=None) -> None:
         cfg = our_config(args, folder, work, cache=False)
         ours = instantiate(cfg.data)
         ours.setup()
-        items = [item for part in [ours.split.test, *ours.split.folds] for item in part]
+        items = ours.split.items
         files, labels = [p for p, _ in items], [y for _, y in items]
         n = len(files)
         size_kb = sum(Path(f).stat().st_size for f in files) / n / 1024

@@ -6,10 +6,10 @@ import functools
 import logging
 import os
 import random
-from collections import Counter
-from dataclasses import dataclass
 import re
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genre_lightning.audio_images import MARKER as RENDERING_MARKER
 from genre_lightning.audio_images import read_marker
+from genre_lightning.demo_data import make_demo_dataset
 from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ class Split:
     def train_val(self, fold: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         train = [item for k, part in enumerate(self.folds) if k != fold for item in part]
         return train, self.folds[fold]
+
+    @property
+    def items(self) -> list[tuple[str, int]]:
+        """Every (file, label) pair: the test set, then the folds."""
+        return [item for part in [self.test, *self.folds] for item in part]
 
     def to_dict(self) -> dict:
         return {"classes": self.classes, "test": self.test, "folds": self.folds}
@@ -204,8 +210,6 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         # an existing folder is left alone: a demo set made with other settings (or a test's) stays
         if self.demo and not self.root.exists():
-            from genre_lightning.demo_data import make_demo_dataset
-
             make_demo_dataset(self.root)
         if self.cache:
             # built here, on the one process that prepares data; setup() on the others finds it ready
@@ -217,12 +221,12 @@ class SpectrogramDataModule(pl.LightningDataModule):
             # folders made by build_dataset may hold several windows per song: split by song
             group = song_of if (self.root / RENDERING_MARKER).is_file() else None
             self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group)
-            counts = Counter(label for part in [self.split.test, *self.split.folds] for _, label in part)
+            counts = Counter(label for _, label in self.split.items)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
         if self.read is None and self.cache:
-            from genre_lightning.cache import decoded_images
+            from genre_lightning.cache import decoded_images  # not at the top: cache.py imports this module
 
-            files = [path for part in [self.split.test, *self.split.folds] for path, _ in part]
+            files = [path for path, _ in self.split.items]
             self.read = decoded_images(files, self.resize_size, self.cache_dir, self.num_workers)
         elif self.read is None:
             self.read = functools.partial(load_image, min_size=self.resize_size)

@@ -40,7 +40,7 @@ def test_split_is_deterministic_and_seeded():
 
 def test_max_per_class_subsamples_each_genre():
     split = make_split(fake_files({"A": 40, "B": 25}), 0.2, 2, seed=0, max_per_class=10)
-    counts = Counter(label for part in [split.test, *split.folds] for _, label in part)
+    counts = Counter(label for _, label in split.items)
     assert counts == {0: 10, 1: 10}
 
 
