@@ -1,15 +1,15 @@
 """Render songs into the spectrogram-image dataset that train.py reads; rerun to resume.
 
-    python build_dataset.py src=data/audio out=data/spectrograms                    # src/<Genre>/*.mp3
-    python build_dataset.py src=data/fma labels=data/fma/labels.csv out=data/spectrograms
-    python build_dataset.py src=data/audio out=data/windows rendering.window_seconds=10 workers=8
+python build_dataset.py src=data/audio out=data/spectrograms                    # src/<Genre>/*.mp3
+python build_dataset.py src=data/fma labels=data/fma/labels.csv out=data/spectrograms
+python build_dataset.py src=data/audio out=data/windows rendering.window_seconds=10 workers=8
 """
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.audio_dataset import build_dataset, find_songs, format_report
-from genre_lightning.audio_images import Rendering
+from genre_lightning.audio.dataset import build_dataset, find_songs, format_report
+from genre_lightning.audio.rendering import Rendering
 from genre_lightning.errors import UserError, exit_on_user_error
 
 

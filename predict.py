@@ -13,12 +13,12 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.data import IMAGE_EXTENSIONS
+from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
-from genre_lightning.export import export_onnx
-from genre_lightning.prediction import Ensemble, find_checkpoints, input_files, pick_device, predict_files
-from genre_lightning.report import check_options, format_table, write_predictions
-from genre_lightning.spectrogram import AUDIO_EXTENSIONS
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
+from genre_lightning.predict.export import export_onnx
+from genre_lightning.predict.inference import input_files, predict_files
+from genre_lightning.predict.report import check_options, format_predictions, write_predictions
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
@@ -26,25 +26,39 @@ from genre_lightning.spectrogram import AUDIO_EXTENSIONS
 def main(cfg: DictConfig) -> None:
     inputs = [name for name in ("image", "audio") if cfg[name] is not None]
     if len(inputs) > 1 or not (inputs or cfg.export):
-        raise UserError("pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)")
+        raise UserError(
+            "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
+        )
     check_options(cfg.output, cfg.top_k)
     ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
     if cfg.export:
         print(f"exported {export_onnx(ensemble, cfg.export)}")
     if cfg.image is not None:
-        files, load = input_files(cfg.image, "image", IMAGE_EXTENSIONS), lambda path: [ensemble.preprocess(path)]
+        files, load = (
+            input_files(cfg.image, "image", IMAGE_EXTENSIONS),
+            lambda path: [ensemble.preprocess(path)],
+        )
     elif cfg.audio is not None:
         rendering, recorded = ensemble.rendering(OmegaConf.to_container(cfg.rendering))
         if not recorded:
-            print("warning: the checkpoint does not record how its images were rendered; assuming the published "
-                  "data's (1984x1478 log-mel, 30 s windows); set rendering.* to change it", file=sys.stderr)
-        files, load = input_files(cfg.audio, "audio", AUDIO_EXTENSIONS), lambda path: ensemble.preprocess_audio(path, rendering)
+            print(
+                "warning: the checkpoint does not record how its images were rendered; assuming the "
+                "published data's (1984x1478 log-mel, 30 s windows); set rendering.* to change it",
+                file=sys.stderr,
+            )
+        files, load = (
+            input_files(cfg.audio, "audio", AUDIO_EXTENSIONS),
+            lambda path: ensemble.preprocess_audio(path, rendering),
+        )
     else:
         return
     predictions = predict_files(ensemble, files, load, cfg.batch_size)
-    print(format_table(predictions, ensemble.class_names, cfg.top_k))
+    print(format_predictions(predictions, ensemble.class_names, cfg.top_k))
     if cfg.output:
-        print(f"wrote {write_predictions(cfg.output, predictions, ensemble.class_names, cfg.top_k, ensemble.checkpoints)}")
+        print(
+            "wrote",
+            write_predictions(cfg.output, predictions, ensemble.class_names, cfg.top_k, ensemble.checkpoints),
+        )
     if any(p.error for p in predictions):
         raise SystemExit(1)
 

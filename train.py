@@ -1,16 +1,17 @@
 """Train the genre classifier with k-fold cross-validation.
 
-    python train.py experiment=demo               # synthetic demo set, CPU, a few minutes
-    python train.py data.root=/data/spectrograms trainer=gpu
-    python train.py data.fold=2                   # one fold only
-    python train.py -m model.optimizer.lr=0.1,0.01
+python train.py experiment=demo               # synthetic demo set, CPU, a few minutes
+python train.py data.root=/data/spectrograms trainer=gpu
+python train.py data.fold=2                   # one fold only
+python train.py -m model.optimizer.lr=0.1,0.01
 """
 
 import hydra
 from omegaconf import DictConfig
 
 from genre_lightning.errors import exit_on_user_error
-from genre_lightning.training import optimized_value, train
+from genre_lightning.training.kfold import train
+from genre_lightning.training.summary import optimized_value
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

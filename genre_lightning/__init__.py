@@ -1,1 +1,1 @@
-"""Train and serve music-genre classifiers from spectrogram images."""
+"""genre-lightning: train and serve music-genre classifiers from spectrograms (Lightning + Hydra)."""

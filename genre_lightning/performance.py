@@ -8,6 +8,8 @@ import platform
 import lightning.pytorch as pl
 import torch
 
+from genre_lightning.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -51,14 +53,30 @@ def supported_precision(precision, accelerator) -> str:
     if not precision.startswith("bf16") or device not in ("cpu", "cuda") or bf16_is_fast(device):
         return precision
     fallback = "32-true" if device == "cpu" else "16-mixed"
-    log.warning("precision=%s: this %s has no native bf16, so training runs in %s", precision, device.upper(), fallback)
+    log.warning(
+        "precision=%s: this %s has no native bf16, so training runs in %s",
+        precision,
+        device.upper(),
+        fallback,
+    )
     return fallback
 
 
-def inference_autocast(device: torch.device | str):
-    """bf16 autocast for inference where the device runs bf16 natively, a no-op elsewhere."""
-    device = torch.device(device).type
-    return torch.autocast(device, dtype=torch.bfloat16, enabled=bf16_is_fast(device))
+def inference_bf16(device: torch.device | str, precision: str = "auto") -> bool:
+    """Whether inference runs in bf16. precision: "bf16", "32", or "auto": bf16 where the device computes it
+    natively (CUDA, AVX512-BF16/AMX CPUs)."""
+    if precision not in ("auto", "bf16", "32"):
+        raise UserError(f"precision={precision!r} is not supported; use auto, bf16 or 32")
+    if precision != "auto":
+        return precision == "bf16"
+    return bf16_is_fast(torch.device(device).type)
+
+
+def inference_autocast(device: torch.device | str, precision: str = "auto"):
+    """bf16 autocast for inference as ``inference_bf16`` decides, a no-op otherwise."""
+    return torch.autocast(
+        torch.device(device).type, dtype=torch.bfloat16, enabled=inference_bf16(device, precision)
+    )
 
 
 class ChannelsLast(pl.Callback):

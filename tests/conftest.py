@@ -16,8 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from genre_lightning.demo_data import make_demo_dataset, synthesize
-from genre_lightning.spectrogram import SpectrogramSpec
+from genre_lightning.audio.spectrogram import SpectrogramSpec
+from genre_lightning.demo.dataset import make_demo_dataset
+from genre_lightning.demo.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -71,7 +72,7 @@ def tiny_cfg(demo_root, tmp_path):
 @pytest.fixture(scope="session")
 def trained_run(demo_root, tmp_path_factory) -> Path:
     """One finished 2-fold run on the demo set, shared by the prediction tests."""
-    from genre_lightning.training import train
+    from genre_lightning.training.kfold import train
 
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     train(compose_train([*TINY, f"data.root={demo_root}", "trainer.max_epochs=2"], run_dir))
@@ -87,8 +88,8 @@ class Result:
 
 @pytest.fixture
 def entry(capsys):
-    """Factory: run a top-level Hydra script (predict.py, build_dataset.py) in this process, as its command line
-    would: no subprocess start-up, same code path. Returns the exit status and what it printed."""
+    """Factory: run a top-level Hydra script (predict.py, build_dataset.py) in this process, as its command
+    line would: no subprocess start-up, same code path. Returns the exit status and what it printed."""
 
     def run(script: str, *args: str) -> Result:
         capsys.readouterr()
@@ -113,7 +114,9 @@ def write_song():
     """Factory: write a synthetic song (a demo genre's clip, or a plain tone when genre is None) to `path`;
     the format follows the suffix (.wav, .flac, .ogg, .mp3)."""
 
-    def write(path: Path, seconds: float = 3.0, genre: str | None = "Rock", seed: int = 0, sr: int = 22050) -> Path:
+    def write(
+        path: Path, seconds: float = 3.0, genre: str | None = "Rock", seed: int = 0, sr: int = 22050
+    ) -> Path:
         if genre is None:
             audio = 0.5 * np.sin(2 * np.pi * (220 + 40 * seed) * np.arange(int(seconds * sr)) / sr)
         else:

@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from genre_lightning import performance
-from genre_lightning.module import GenreClassifier
+from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import cpu_has_fast_bf16, supported_precision
 
 
@@ -36,8 +36,13 @@ def test_cpu_trainer_trains_channels_last_in_the_supported_precision(tiny_cfg):
     model = instantiate(cfg.model, class_names=dm.class_names, preprocessing=dm.preprocessing)
     precision = supported_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     trainer = instantiate(
-        cfg.trainer, precision=precision, callbacks=[instantiate(cfg.callbacks.channels_last)],
-        logger=False, enable_checkpointing=False, max_steps=1, limit_val_batches=0,
+        cfg.trainer,
+        precision=precision,
+        callbacks=[instantiate(cfg.callbacks.channels_last)],
+        logger=False,
+        enable_checkpointing=False,
+        max_steps=1,
+        limit_val_batches=0,
     )
     trainer.fit(model, datamodule=dm)
     assert trainer.precision == ("bf16-mixed" if cpu_has_fast_bf16() else "32-true")

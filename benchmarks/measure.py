@@ -1,0 +1,132 @@
+"""Measuring a pass: wall and CPU seconds, peak memory, and the markdown rows the benchmarks print."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from genre_lightning.performance import bf16_is_fast
+
+
+def reset_peak_rss() -> None:
+    with contextlib.suppress(OSError):  # Linux: "5" resets VmHWM, the peak resident set size
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    status = Path("/proc/self/status")
+    if status.exists():
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status.read_text()).group(1)) / 1024
+    import resource  # elsewhere: the peak since the start, in bytes on macOS
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its children, loader workers still running included.
+
+    Unlike wall time it hardly moves when other programs compete for the cores.
+    """
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@contextlib.contextmanager
+def measured(device: torch.device, result: dict):
+    """Fill `result` with the block's seconds, CPU seconds, peak RSS and (CUDA) peak allocated memory."""
+    reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    yield result
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        result["cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result.setdefault("seconds", time.perf_counter() - start)
+    result["cpu_seconds"] = cpu_seconds() - cpu_start
+    result["rss_mb"] = peak_rss_mb()
+
+
+def best(runs: list[dict]) -> dict:
+    return min(runs, key=lambda r: r["seconds"])
+
+
+class FitTimer(pl.Callback):
+    """Times a fit from setup (before the model moves and the loader starts) to the end of training."""
+
+    def __init__(self, result: dict):
+        self.result = result
+
+    def setup(self, trainer, pl_module, stage):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module):
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.result["seconds"] = time.perf_counter() - self.start
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return (
+            f"{torch.cuda.get_device_name()} (bf16: {bf16_is_fast('cuda')}), "
+            f"{torch.get_num_threads()} CPU threads"
+        )
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
+    return f"{cpu}, {torch.get_num_threads()} threads, native bf16: {bf16_is_fast('cpu')}"
+
+
+def rate(result: dict) -> float:
+    return result["images"] / result["seconds"]
+
+
+def cpu_rate(result: dict) -> float:
+    return result["images"] / max(result["cpu_seconds"], 0.01)  # workers' CPU time is counted in 10 ms ticks
+
+
+def memory(result: dict) -> str:
+    cuda = f" / {result['cuda_mb']:.0f} CUDA" if "cuda_mb" in result else ""
+    return f"{result['rss_mb']:.0f}{cuda}"
+
+
+HEADER = [
+    (
+        "| measurement | baseline | img/s | img/CPU-s | ours | img/s | img/CPU-s | ratio | CPU ratio "
+        "| target | peak MB (baseline, ours) |"
+    ),
+    "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |",
+]
+
+
+def row(what: str, base_name: str, base: dict, ours_name: str, ours: dict, target: str = "") -> str:
+    cells = [
+        what,
+        base_name,
+        f"{rate(base):.1f}",
+        f"{cpu_rate(base):.1f}",
+        ours_name,
+        f"{rate(ours):.1f}",
+        f"{cpu_rate(ours):.1f}",
+        f"{rate(ours) / rate(base):.2f}x",
+        f"{cpu_rate(ours) / cpu_rate(base):.2f}x",
+        target,
+        f"{memory(base)}, {memory(ours)}",
+    ]
+    return "| " + " | ".join(cells) + " |"

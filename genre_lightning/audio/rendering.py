@@ -1,0 +1,104 @@
+"""Audio files -> the JPEG spectrograms a model trains on, and the marker that records how they were made.
+
+Dataset building and prediction on audio both go through :meth:`Rendering.render_file`, and prediction
+decodes its JPEGs with :func:`genre_lightning.data.images.load_image` exactly as training decodes the
+files, so a song predicted from audio gives the same pixels as the image the dataset builder wrote for it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, windows
+from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
+from genre_lightning.errors import UserError
+from genre_lightning.files import write_json
+
+# The published data's JPEGs carry libjpeg's quality-75 quantisation tables (PIL's default).
+PUBLISHED_JPEG_QUALITY = 75
+# One image per 30 s clip, as in the published data (FMA previews).
+PUBLISHED_WINDOW_SECONDS = 30.0
+# What demo.dataset.make_demo_dataset saves its images with (its marker does not record it).
+DEMO_JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How a song becomes images: the spectrogram, the window cut from the audio per image, the JPEG
+    quality."""
+
+    spec: SpectrogramSpec = field(default_factory=SpectrogramSpec)
+    # None: the whole file is one image
+    window_seconds: float | None = PUBLISHED_WINDOW_SECONDS
+    # None: windows back to back
+    hop_seconds: float | None = None
+    jpeg_quality: int = PUBLISHED_JPEG_QUALITY
+
+    def __post_init__(self) -> None:
+        if self.window_seconds is not None and self.window_seconds <= 0:
+            raise ValueError(
+                f"window_seconds must be positive or null (whole file), got {self.window_seconds}"
+            )
+        if self.hop_seconds is not None and self.hop_seconds <= 0:
+            raise ValueError(
+                f"hop_seconds must be positive or null (= window_seconds), got {self.hop_seconds}"
+            )
+        if not 1 <= self.jpeg_quality <= 95:
+            raise ValueError(f"jpeg_quality must be in 1..95, got {self.jpeg_quality}")
+
+    def to_dict(self) -> dict:
+        return {
+            "spec": self.spec.to_dict(),
+            "window_seconds": self.window_seconds,
+            "hop_seconds": self.hop_seconds,
+            "jpeg_quality": self.jpeg_quality,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Rendering:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown rendering keys: {', '.join(map(str, unknown))}")
+        return cls(**{**d, "spec": SpectrogramSpec.from_dict(d.get("spec", {}))})
+
+    def render_file(self, path: str | os.PathLike) -> list[bytes]:
+        """One JPEG per window of the audio file; raises AudioError for a file that cannot be decoded."""
+        audio = load_audio(path, self.spec.sample_rate)
+        return [
+            self.encode(part)
+            for part in windows(audio, self.spec.sample_rate, self.window_seconds, self.hop_seconds)
+        ]
+
+    def encode(self, audio) -> bytes:
+        buffer = io.BytesIO()
+        render(audio, self.spec).save(buffer, format="JPEG", quality=self.jpeg_quality)
+        return buffer.getvalue()
+
+
+def write_marker(root: str | os.PathLike, rendering: Rendering) -> Path:
+    return write_json(Path(root) / RENDERING_MARKER, rendering.to_dict())
+
+
+def read_marker(root: str | os.PathLike) -> Rendering | None:
+    """How the images under ``root`` were rendered, from its marker or the demo set's; None if unknown."""
+    root = Path(root)
+    for name in (RENDERING_MARKER, DEMO_MARKER):
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            d = json.loads(path.read_text())
+            if name == RENDERING_MARKER:
+                return Rendering.from_dict(d)
+            return Rendering(
+                SpectrogramSpec.from_dict(d["spec"]), float(d["seconds"]), None, DEMO_JPEG_QUALITY
+            )
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise UserError(
+                f"{path}: unreadable rendering marker ({err}); rebuild the dataset or delete the file"
+            ) from None
+    return None

@@ -1,0 +1,228 @@
+"""Audio -> mel-spectrogram image, matching the look of the project's training images.
+
+The real dataset is librosa-style ``specshow(power_to_db(melspectrogram(y), ref=np.max))``
+rendered in magma without axes: low frequencies at the bottom, time left to right.
+Every path that turns audio into an image (demo data, audio-folder conversion,
+prediction on audio files) goes through :func:`render`, so train and serve pixels agree.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from PIL import Image
+from scipy import sparse
+from scipy.fft import rfft
+from scipy.signal import get_window, resample_poly
+
+from genre_lightning.errors import UserError
+
+# librosa's power_to_db floor: keeps log10 finite on digital silence.
+_AMIN = 1e-10
+
+
+@dataclass(frozen=True)
+class SpectrogramSpec:
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None  # None = sample_rate / 2
+    top_db: float = 80.0  # dynamic range kept below the clip's loudest bin
+    width: int = 1984
+    height: int = 1478
+
+    def __post_init__(self) -> None:
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if min(self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.width, self.height) <= 0:
+            raise ValueError(f"SpectrogramSpec sizes must be positive, got {self}")
+        if not 0 <= self.fmin < fmax <= nyquist:
+            raise ValueError(
+                f"SpectrogramSpec needs 0 <= fmin < fmax <= sample_rate/2 ({nyquist}), got {self}"
+            )
+        if self.top_db <= 0:
+            raise ValueError(f"SpectrogramSpec.top_db must be positive, got {self.top_db}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SpectrogramSpec:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown SpectrogramSpec keys: {', '.join(map(str, unknown))}")
+        return cls(**d)
+
+
+class AudioError(UserError):
+    """An audio file that cannot be used; the message is one line naming the file and the fix."""
+
+
+def load_audio(path, sample_rate: int) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate``."""
+    if not Path(path).is_file():
+        raise AudioError(f"{path}: cannot decode audio (no such file); supported: wav, flac, ogg, mp3")
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as e:  # LibsndfileError is a RuntimeError
+        # libsndfile's own wording can span lines and, for an unknown format, blames the file's existence.
+        reason = " ".join(str(e).split())
+        raise AudioError(
+            f"{path}: cannot decode audio (unrecognised or corrupt file; libsndfile: {reason}); "
+            "supported: wav, flac, ogg, mp3"
+        ) from None
+    if data.size == 0:
+        raise AudioError(
+            f"{path}: cannot decode audio (file holds no samples); supported: wav, flac, ogg, mp3"
+        )
+    audio = data.mean(axis=1)
+    if file_rate != sample_rate:
+        g = math.gcd(int(file_rate), int(sample_rate))
+        audio = resample_poly(audio, sample_rate // g, file_rate // g)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _hz_to_mel(hz):
+    # Slaney scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
+    linear = hz / f_sp
+    log = min_log_hz / f_sp + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep
+    return np.where(hz >= min_log_hz, log, linear)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, math.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+    linear = f_sp * mel
+    log = min_log_hz * np.exp(logstep * (mel - min_log_mel))
+    return np.where(mel >= min_log_mel, log, linear)
+
+
+@functools.cache
+def _mel_filterbank_cached(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    mel_edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(mel_edges)
+    ramps = mel_edges[:, None] - fft_freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    # Slaney area normalisation: each triangle integrates to the same energy, whatever its width.
+    weights *= (2.0 / (mel_edges[2:] - mel_edges[:-2]))[:, None]
+    weights = weights.astype(np.float32)
+    weights.flags.writeable = False  # shared through the cache
+    return weights
+
+
+def mel_filterbank(spec: SpectrogramSpec) -> np.ndarray:
+    """[n_mels, n_fft//2 + 1] Slaney-scale, area-normalised triangles (librosa.filters.mel defaults)."""
+    fmax = spec.sample_rate / 2 if spec.fmax is None else spec.fmax
+    return _mel_filterbank_cached(spec.sample_rate, spec.n_fft, spec.n_mels, float(spec.fmin), float(fmax))
+
+
+@functools.cache
+def _sparse_filterbank(spec: SpectrogramSpec) -> sparse.csr_matrix:
+    # Each FFT bin feeds at most two mel bands; a dense product would also go through multi-threaded BLAS,
+    # which is ~15x slower than this when the cores are busy (data loader workers, a training process).
+    return sparse.csr_matrix(mel_filterbank(spec))
+
+
+@functools.cache
+def _hann(n_fft: int) -> np.ndarray:
+    window = get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    window.flags.writeable = False
+    return window
+
+
+def log_mel(audio: np.ndarray, spec: SpectrogramSpec) -> np.ndarray:
+    """[n_mels, frames] power in dB relative to the clip's maximum: max 0, floor -top_db."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise ValueError(f"log_mel expects mono 1-D audio, got shape {audio.shape}")
+    # Centred frames with zero padding (librosa >= 0.10 default), so frame t is centred on sample t*hop.
+    pad = spec.n_fft // 2
+    padded = np.pad(audio, (pad, pad))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, spec.n_fft)[:: spec.hop_length]
+    stft = rfft(frames * _hann(spec.n_fft), axis=-1)
+    power = stft.real**2 + stft.imag**2
+    mel = _sparse_filterbank(spec) @ power.T
+    ref = float(mel.max())
+    if ref <= _AMIN:
+        # librosa would call digital silence 0 dB (its own max); showing it as the floor is what a viewer
+        # expects.
+        return np.full(mel.shape, -spec.top_db, dtype=np.float32)
+    db = 10.0 * np.log10(np.maximum(mel, _AMIN) / ref)
+    return np.maximum(db, -spec.top_db).astype(np.float32)
+
+
+@functools.cache
+def _magma_lut() -> np.ndarray:
+    import matplotlib  # only needed once to build the table; keeps importing this module cheap
+
+    lut = np.round(matplotlib.colormaps["magma"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+    lut.flags.writeable = False
+    return lut
+
+
+def to_image(db: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
+    """Colour a [n_mels, frames] dB array as a magma RGB image of spec.width x spec.height."""
+    db = np.asarray(db, dtype=np.float32)
+    if db.ndim != 2:
+        raise ValueError(f"to_image expects a 2-D [n_mels, frames] array, got shape {db.shape}")
+    # Row 0 of an image is its top; spectrogram convention puts low frequencies at the bottom.
+    level = (np.flipud(db) + spec.top_db) / spec.top_db
+    # Interpolate levels before colouring: blending RGB would invent colours that are not on the magma curve.
+    size = (spec.width, spec.height)
+    level = np.asarray(Image.fromarray(np.ascontiguousarray(level)).resize(size, Image.Resampling.BILINEAR))
+    # matplotlib's own quantisation for a 256-entry colormap.
+    index = np.clip((level * 256).astype(np.int32), 0, 255)
+    return Image.fromarray(_magma_lut()[index])
+
+
+def render(audio: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
+    """Mono audio at spec.sample_rate -> the spectrogram image the models are trained on."""
+    return to_image(log_mel(audio, spec), spec)
+
+
+def windows(
+    audio: np.ndarray, sample_rate: int, window_seconds: float | None, hop_seconds: float | None = None
+) -> list[np.ndarray]:
+    """Cut ``audio`` into windows of ``window_seconds`` every ``hop_seconds`` (default: back to back).
+
+    ``None`` keeps the whole clip. A clip shorter than a window stays one (shorter) window. After the full
+    windows, one shorter trailing window is added only if at least half a window of audio is still uncovered.
+    """
+    if window_seconds is None:
+        return [audio]
+    hop_seconds = window_seconds if hop_seconds is None else hop_seconds
+    if window_seconds <= 0 or hop_seconds <= 0:
+        raise ValueError(f"window and hop must be positive seconds, got {window_seconds} and {hop_seconds}")
+    win = max(1, round(window_seconds * sample_rate))
+    hop = max(1, round(hop_seconds * sample_rate))
+    if len(audio) <= win:
+        return [audio]
+    starts = list(range(0, len(audio) - win + 1, hop))
+    if len(audio) - (starts[-1] + win) >= win / 2:
+        starts.append(starts[-1] + hop)
+    return [audio[s : s + win] for s in starts]
+
+
+__all__ = [
+    "AudioError",
+    "SpectrogramSpec",
+    "load_audio",
+    "log_mel",
+    "mel_filterbank",
+    "render",
+    "to_image",
+    "windows",
+]

@@ -1,0 +1,1 @@
+"""Spectrogram image folders -> batches: decoding, the decoded cache, splits and folds, the DataModule."""

@@ -1,0 +1,150 @@
+"""The LightningDataModule: a genre-folder dataset, its split, the fold being trained, and the loaders."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from pathlib import Path
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from genre_lightning.audio.rendering import read_marker
+from genre_lightning.constants import RENDERING_MARKER
+from genre_lightning.data.cache import decoded_images
+from genre_lightning.data.images import ImageFiles, load_image
+from genre_lightning.data.splits import Split, discover, make_split, song_of
+from genre_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class SpectrogramDataModule(pl.LightningDataModule):
+    """Genre folders of spectrogram images, a held-out test split and k stratified folds."""
+
+    def __init__(
+        self,
+        root: str,
+        classes: list[str] | None = None,
+        max_per_class: int | None = None,
+        test_fraction: float = 0.2,
+        num_folds: int = 5,
+        fold: int | None = None,
+        seed: int = 123,
+        prepare: DictConfig | dict | None = None,
+        batch_size: int = 32,
+        num_workers: int = 2,
+        persistent_workers: bool = True,
+        pin_memory: bool = False,
+        cache: bool = False,
+        cache_dir: str | None = None,
+        image_size: int = 224,
+        resize_size: int = 256,
+        crop_scale: float = 0.35,
+        train_transform: DictConfig | dict | None = None,
+        eval_transform: DictConfig | dict | None = None,
+    ):
+        super().__init__()
+        if num_folds < 2:
+            raise UserError(f"data.num_folds={num_folds}: k-fold cross-validation needs at least 2 folds")
+        if fold is not None and not 0 <= fold < num_folds:
+            raise UserError(f"data.fold={fold}: must be in 0..{num_folds - 1} (data.num_folds={num_folds})")
+        self.root = Path(root)
+        self.classes = list(classes) if classes is not None else None
+        self.max_per_class, self.test_fraction, self.num_folds = max_per_class, test_fraction, num_folds
+        # the folds this run trains: all of them, or the one `data.fold` names; `fold` is the one loaded now
+        self.selected_folds = list(range(num_folds)) if fold is None else [fold]
+        self.fold, self.seed = self.selected_folds[0], seed
+        self.prepare = prepare
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.persistent_workers = persistent_workers
+        self.cache = cache
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.root.parent / ".cache"
+        # One decode size for training and evaluation: short side >= resize_size. For the real 1984x1478
+        # spectrograms that is libjpeg's 1/4 scale (496x370), where even RandomResizedCrop's smallest crops
+        # (35% of the area, aspect 3:4 to 4:3) span >= 219 px, so a 224 px input is never upsampled
+        # more than 2%; a 1/2-scale decode would take twice the time and four times the cache for no
+        # detail the picture holds (it has 128 mel bands from top to bottom).
+        self.resize_size = resize_size
+        # named here so that sweeps and the hparams block reach them; the transform configs interpolate them
+        self.image_size, self.crop_scale = image_size, crop_scale
+        # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing
+        self.eval_transform_cfg = _container(eval_transform)
+        self.train_transform = instantiate(train_transform)
+        self.eval_transform = instantiate(eval_transform)
+        self.split: Split | None = None
+        self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
+
+    def prepare_data(self) -> None:
+        # `prepare` (e.g. the demo set's maker, configs/experiment/demo.yaml) is called with the root
+        # when it is missing; an existing folder is left alone, whatever made it
+        if self.prepare is not None and not self.root.exists():
+            instantiate(self.prepare, self.root)
+        if self.cache:
+            # built here, on the one process that prepares data; setup() on the others finds it ready
+            self.setup()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.split is None:
+            classes, files = discover(self.root, self.classes)
+            # folders made by build_dataset may hold several windows per song: split by song
+            group = song_of if (self.root / RENDERING_MARKER).is_file() else None
+            self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group)
+            counts = Counter(label for _, label in self.split.items)
+            log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
+        if self.read is None and self.cache:
+            files = [path for path, _ in self.split.items]
+            self.read = decoded_images(files, self.resize_size, self.cache_dir, self.num_workers)
+        elif self.read is None:
+            self.read = functools.partial(load_image, min_size=self.resize_size)
+
+    @property
+    def class_names(self) -> list[str]:
+        self.setup()
+        return self.split.classes
+
+    @property
+    def preprocessing(self) -> dict:
+        """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into model input."""
+        rendering = read_marker(self.root)
+        return {
+            "transform": self.eval_transform_cfg,
+            "min_size": self.resize_size,
+            # None when the folder does not say how its images were made; prediction then assumes the published spec
+            "spectrogram": rendering.to_dict() if rendering else None,
+        }
+
+    def loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader:
+        """A DataLoader over (file, label) pairs with this module's decoding, transforms and settings."""
+        self.setup()
+        files, labels = [p for p, _ in items], [y for _, y in items]
+        transform = self.train_transform if train else self.eval_transform
+        return DataLoader(
+            ImageFiles(files, labels, transform, self.read),
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(files) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def use_fold(self, fold: int) -> None:
+        """Load fold ``fold`` (one of ``selected_folds``) as validation data, the other folds as training data."""
+        self.fold = fold
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader(self.split.train_val(self.fold)[0], train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader(self.split.train_val(self.fold)[1], train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader(self.split.test, train=False)
+
+
+def _container(cfg):
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

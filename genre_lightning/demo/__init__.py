@@ -1,0 +1,1 @@
+"""The synthetic seven-genre demo set: the synthesiser and the dataset it writes."""

@@ -1,0 +1,1 @@
+"""The network (a customized torchvision ResNet) and the LightningModule that trains it."""

@@ -1,0 +1,1 @@
+"""Trained checkpoints -> genre probabilities: the fold ensemble, batched inference, reports, ONNX export."""

@@ -1,0 +1,135 @@
+"""Trained models from checkpoints alone (no dataset folder, no training config), ensembled as one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from genre_lightning.audio.rendering import Rendering
+from genre_lightning.constants import SUMMARY_FILE
+from genre_lightning.data.images import load_image
+from genre_lightning.errors import UserError
+from genre_lightning.models.classifier import GenreClassifier
+from genre_lightning.performance import device_type, inference_autocast, inference_bf16
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto`: CUDA, else MPS, else the CPU; any other name as torch spells it (cuda:1...)."""
+    return torch.device(device_type(name))
+
+
+def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> list[Path]:
+    """A checkpoint file, every fold's best checkpoint of a run folder, or `latest` finished run's."""
+    if str(ckpt) == "latest":
+        finished = sorted(Path(runs_dir).glob(f"*/{SUMMARY_FILE}"))
+        if not finished:
+            raise UserError(
+                f"{runs_dir}: no finished training run; train first or pass ckpt=<file or run folder>"
+            )
+        ckpt = finished[-1].parent
+    path = Path(ckpt)
+    if path.is_file():
+        return [path]
+    if (path / SUMMARY_FILE).is_file():
+        summary = json.loads((path / SUMMARY_FILE).read_text())
+        return [path / fold["checkpoint"] for fold in summary["folds"]]
+    if path.is_dir():
+        raise UserError(f"{path}: no {SUMMARY_FILE} here; pass a finished run folder or a .ckpt file")
+    raise UserError(
+        f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
+    )
+
+
+def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu") -> GenreClassifier:
+    """The trained model in eval mode; its hyperparameters carry class names and preprocessing."""
+    path = Path(ckpt)
+    if not path.is_file():
+        raise UserError(
+            f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
+        )
+    try:
+        # weights=None: the trained weights replace ImageNet's, so never fetch those here
+        model = GenreClassifier.load_from_checkpoint(path, map_location="cpu", weights=None)
+    except Exception as err:  # a torn or foreign file fails anywhere inside torch.load
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise UserError(
+            f"{path}: not a genre-lightning checkpoint ({err.__class__.__name__}: {reason}); "
+            "pass a best.ckpt written by train.py"
+        ) from None
+    return model.to(device, memory_format=torch.channels_last).eval()
+
+
+class MeanProbabilities(nn.Module):
+    """The models as one module: the mean of their softmax outputs (what predict prints and export writes)."""
+
+    def __init__(self, models: list[nn.Module]):
+        super().__init__()
+        self.models = nn.ModuleList(models)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([model(images).float().softmax(dim=-1) for model in self.models]).mean(dim=0)
+
+
+class Ensemble:
+    """One or more fold models that share classes and preprocessing; probabilities are averaged."""
+
+    def __init__(self, checkpoints: list[Path], device: torch.device | str = "cpu", precision: str = "auto"):
+        self.checkpoints = list(checkpoints)
+        self.models = [load_classifier(path, device) for path in checkpoints]
+        first = self.models[0].hparams
+        for path, model in zip(checkpoints[1:], self.models[1:]):
+            if (
+                model.hparams.class_names != first.class_names
+                or model.hparams.preprocessing != first.preprocessing
+            ):
+                raise UserError(
+                    f"{path}: classes or preprocessing differ from {checkpoints[0]}; ensemble one run's folds"
+                )
+        self.class_names: list[str] = list(first.class_names)
+        self.preprocessing: dict = first.preprocessing
+        self.transform = instantiate(first.preprocessing["transform"])
+        self.min_size: int = first.preprocessing["min_size"]
+        self.net = MeanProbabilities(self.models).eval()
+        self.device = torch.device(device)
+        # checked here, before any file is read; True where inference runs in bf16
+        self.precision, self.bf16 = precision, inference_bf16(self.device, precision)
+
+    def preprocess(self, path: str | os.PathLike) -> torch.Tensor:
+        """Image file -> uint8 tensor exactly as the models were validated."""
+        if not Path(path).is_file():
+            raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
+        return self.transform(load_image(path, self.min_size))
+
+    def preprocess_audio(self, path: str | os.PathLike, rendering: Rendering) -> list[torch.Tensor]:
+        """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder
+        writes."""
+        return [
+            self.transform(load_image(io.BytesIO(jpeg), self.min_size))
+            for jpeg in rendering.render_file(path)
+        ]
+
+    def rendering(self, overrides: dict | None = None) -> tuple[Rendering, bool]:
+        """How to turn songs into this model's images: as recorded at training time (else the published
+        data's settings), with the non-null ``overrides`` on top. The flag says whether it was recorded."""
+        recorded = self.preprocessing.get("spectrogram")
+        settings = (Rendering() if recorded is None else Rendering.from_dict(recorded)).to_dict()
+        overrides = dict(overrides or {})
+        spec = {k: v for k, v in (overrides.pop("spec", None) or {}).items() if v is not None}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings["spec"].update(spec)
+        try:
+            return Rendering.from_dict(settings), recorded is not None
+        except ValueError as err:
+            raise UserError(f"rendering: {err}") from None
+
+    @torch.inference_mode()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Mean class probabilities over the models, N x classes, for a batch of uint8 images."""
+        with inference_autocast(self.device, self.precision):
+            return self.net(images.to(self.device)).float().cpu()

@@ -1,0 +1,64 @@
+"""The ensemble as one ONNX graph, with what a caller needs to prepare its input stored in the file.
+
+Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval transform's crop), values 0-255; scaling and
+ImageNet normalisation are inside the graph. Output ``probabilities``: N x classes, the mean of the fold
+models' softmax. metadata_props: ``class_names``, ``preprocessing`` (the checkpoint's eval transform,
+decode size and spectrogram rendering, as JSON), ``input``, ``checkpoints``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from genre_lightning.errors import UserError
+from genre_lightning.files import atomic_path
+from genre_lightning.predict.ensemble import Ensemble
+
+
+def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) -> Path:
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("export needs the onnx package; pip install -e '.[export]'") from None
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise UserError(f"export={path}: name the file .onnx")
+    # the crop the eval transform makes, from an image of any size
+    example = ensemble.transform(Image.new("RGB", (ensemble.min_size * 2, ensemble.min_size * 2))).unsqueeze(
+        0
+    )
+    net = ensemble.net.to("cpu").float().eval()
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
+        # this one needs nothing beyond torch and gives the same graph for a ResNet.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            net,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            input_names=["images"],
+            output_names=["probabilities"],
+            dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+            opset_version=opset,
+        )
+        model = onnx.load(str(tmp))
+        metadata = {
+            "class_names": json.dumps(ensemble.class_names),
+            "preprocessing": json.dumps(ensemble.preprocessing),
+            "input": (
+                f"uint8 RGB images N x {' x '.join(map(str, example.shape[1:]))}, 0-255, normalisation inside"
+            ),
+            "checkpoints": json.dumps([str(c) for c in ensemble.checkpoints]),
+        }
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
+    net.to(ensemble.device)
+    return path

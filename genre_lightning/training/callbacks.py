@@ -1,0 +1,115 @@
+"""TensorBoard extras beyond Lightning's scalars: input samples, confusion matrices, per-class scores."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
+
+
+def add_figure(trainer: pl.Trainer, tag: str, figure: Figure) -> None:
+    """Log a matplotlib figure as an image to every TensorBoard logger, at the current step."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure(tag, figure, global_step=trainer.global_step)
+
+
+def log_hparams(trainer: pl.Trainer, params: dict, metrics: dict) -> None:
+    """TensorBoard's HPARAMS tab: a run's settings beside its final metrics, logged once at the end.
+
+    The metrics go under `final/` so they do not add a point to the per-epoch curves.
+    """
+    final = {f"final/{name}": value for name, value in metrics.items()}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, final)
+        else:
+            logger.log_hyperparams(params)
+            logger.log_metrics(final)
+        # the last validate/test already closed the logger: flush this again
+        logger.finalize("success")
+
+
+class InputSamples(pl.Callback):
+    """The first training batch as the model receives it (after augmentation), titled by genre."""
+
+    def __init__(self, count: int = 16):
+        self.count = count
+        self.logged = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.logged or not trainer.is_global_zero:
+            return
+        self.logged = True
+        images, labels = batch[0][: self.count].cpu(), batch[1][: self.count].tolist()
+        names = pl_module.hparams.class_names
+        cols = math.ceil(math.sqrt(len(labels)))
+        rows = math.ceil(len(labels) / cols)
+        figure = Figure(figsize=(2 * cols, 2 * rows))
+        # fixed margins: half the rendering time of a layout engine, and the titles are short
+        figure.subplots_adjust(
+            left=0.01, bottom=0.01, right=0.99, top=1 - 0.2 / rows, wspace=0.05, hspace=0.25
+        )
+        for i, ax in enumerate(figure.subplots(rows, cols, squeeze=False).flat):
+            ax.axis("off")
+            if i < len(labels):
+                ax.imshow(images[i].permute(1, 2, 0).to(torch.uint8).numpy())
+                ax.set_title(names[labels[i]], fontsize=9)
+        add_figure(trainer, "train/samples", figure)
+
+
+class ConfusionMatrix(pl.Callback):
+    """Every validation and test epoch: the confusion matrix as an image and per-class precision,
+    recall and F1 scalars (`val/precision/Rock`...). Reads the module's `<stage>_confusion` metric.
+
+    The scalars go straight to the loggers, not through `self.log`, so they stay out of the
+    metrics that trainer.validate returns and cv_summary.json keeps one row of numbers per fold.
+    """
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._log(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer, pl_module):
+        self._log(trainer, pl_module, "test")
+
+    def _log(self, trainer, pl_module, stage: str) -> None:
+        # compute() gathers the counts of every DDP process, so every rank must call it
+        matrix = getattr(pl_module, f"{stage}_confusion").compute().cpu().double()
+        if not trainer.is_global_zero:
+            return
+        names = pl_module.hparams.class_names
+        hits = matrix.diag()
+        precision = hits / matrix.sum(dim=0).clamp(min=1)
+        recall = hits / matrix.sum(dim=1).clamp(min=1)
+        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+        scores = {
+            f"{stage}/{score}/{name}": value
+            for score, values in (("precision", precision), ("recall", recall), ("f1", f1))
+            for name, value in zip(names, values.tolist())
+        }
+        for logger in trainer.loggers:
+            logger.log_metrics(scores, step=trainer.global_step)
+        add_figure(trainer, f"{stage}/confusion_matrix", confusion_figure(matrix, names))
+
+
+def confusion_figure(matrix: torch.Tensor, names: list[str]) -> Figure:
+    """Counts, shaded by each true genre's share, with the genre names on both axes."""
+    shares = matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1)
+    size = 1.2 + 0.7 * len(names)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    ax = figure.subplots()
+    ax.imshow(shares.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ticks = range(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for row in ticks:
+        for col in ticks:
+            color = "white" if shares[row, col] > 0.5 else "black"
+            ax.text(col, row, f"{matrix[row, col]:.0f}", ha="center", va="center", color=color)
+    return figure

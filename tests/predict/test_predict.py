@@ -1,0 +1,278 @@
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from genre_lightning.audio.dataset import build_dataset, find_songs
+from genre_lightning.audio.rendering import Rendering
+from genre_lightning.audio.spectrogram import SpectrogramSpec
+from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
+from genre_lightning.demo.synth import synthesize
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+from genre_lightning.predict.inference import input_files, predict_files
+
+ROOT = Path(__file__).resolve().parents[2]
+# the demo set of tests/conftest.py: 96x72 images of 3 s clips, saved at JPEG quality 90
+DEMO_RENDERING = Rendering(SpectrogramSpec(width=96, height=72), window_seconds=3.0, jpeg_quality=90)
+
+
+def run_predict(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "predict.py"), *args], capture_output=True, text=True, cwd=ROOT
+    )
+
+
+def table(stdout: str) -> dict[str, list[str]]:
+    """file -> the other columns of predict's table (split on runs of 2+ spaces)."""
+    header, *rows = stdout.strip().splitlines()
+    assert header.split()[:4] == ["file", "genre", "prob", "top"]
+    return {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", row) for row in rows)}
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    """Songs of three demo genres; Rock is 9 s long (three windows), the others one window."""
+    root = tmp_path_factory.mktemp("songs")
+    for seed, (genre, seconds, ext) in enumerate(
+        [("Rock", 9.0, ".wav"), ("Punk", 3.0, ".flac"), ("Classical", 3.0, ".mp3")]
+    ):
+        (root / genre).mkdir()
+        audio = synthesize(genre, np.random.default_rng(seed), seconds, 22050)
+        sf.write(
+            root / genre / f"{genre.lower()}{ext}",
+            audio,
+            22050,
+            **({"format": "MP3"} if ext == ".mp3" else {}),
+        )
+    return root
+
+
+def test_image_prints_a_table_with_the_top_genres(entry, trained_run, demo_root):
+    summary = json.loads((trained_run / "cv_summary.json").read_text())
+    ckpt = trained_run / summary["folds"][0]["checkpoint"]
+    image = sorted((demo_root / "Punk").glob("*.jpg"))[0]
+    result = entry("predict.py", f"ckpt={ckpt}", f"image={image}", "top_k=7")
+    assert result.code == 0, result.err
+    genre, prob, ranked = table(result.out)[str(image)]
+    ranked = [
+        (part.rsplit(" ", 1)[0], float(part.rsplit(" ", 1)[1].rstrip("%"))) for part in ranked.split(", ")
+    ]
+    assert sorted(n for n, _ in ranked) == sorted(summary["classes"])
+    assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+    assert sum(p for _, p in ranked) == pytest.approx(100, abs=0.5)
+    assert (genre, float(prob.rstrip("%"))) == ranked[0]
+    probs = Ensemble([ckpt]).probabilities(Ensemble([ckpt]).preprocess(image).unsqueeze(0))[0]
+    assert probs.max().item() * 100 == pytest.approx(ranked[0][1], abs=0.06)
+
+
+@pytest.mark.parametrize(
+    "which, message",
+    [
+        ("image", "image not found"),
+        ("ckpt", "checkpoint not found"),
+        ("garbage", "not a genre-lightning checkpoint"),
+        ("nothing", "pass one of image="),
+        ("output", "output=preds.txt: unknown format"),
+        ("top_k", "top_k=0: must be at least 1"),
+        ("precision", "precision='fp8' is not supported"),
+        ("rendering", "rendering: window_seconds must be positive"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, demo_root, tmp_path, which, message):
+    ckpt = next(trained_run.glob("fold_0/checkpoints/*.ckpt"))
+    args = {"ckpt": str(ckpt), "image": str(next(demo_root.glob("Rock/*.jpg")))}
+    extra = []
+    if which == "image":
+        args["image"] = str(tmp_path / "missing.jpg")
+    elif which == "ckpt":
+        args["ckpt"] = str(tmp_path / "missing.ckpt")
+    elif which == "garbage":
+        args["ckpt"] = str(tmp_path / "garbage.ckpt")
+        Path(args["ckpt"]).write_bytes(b"\x00not a checkpoint")
+    elif which == "nothing":
+        del args["image"]
+    elif which == "rendering":
+        args["audio"] = args.pop("image")
+        extra = ["rendering.window_seconds=-3"]
+    else:
+        extra = [{"output": "output=preds.txt", "top_k": "top_k=0", "precision": "precision=fp8"}[which]]
+    result = entry("predict.py", *(f"{k}={v}" for k, v in args.items()), *extra)
+    assert result.code == 2
+    assert message in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_run_folder_ensembles_the_fold_models(trained_run, demo_root):
+    checkpoints = find_checkpoints(trained_run, runs_dir=trained_run.parent)
+    assert [p.parent.parent.name for p in checkpoints] == ["fold_0", "fold_1"]
+    ensemble = Ensemble(checkpoints)
+    images = torch.stack([ensemble.preprocess(p) for p in sorted(demo_root.glob("Folk/*.jpg"))[:3]])
+    singles = [Ensemble([ckpt]).probabilities(images) for ckpt in checkpoints]
+    assert torch.allclose(ensemble.probabilities(images), (singles[0] + singles[1]) / 2, atol=1e-6)
+    assert not torch.allclose(singles[0], singles[1]), "folds are different models"
+
+
+def test_latest_picks_the_newest_finished_run(entry, trained_run, demo_root):
+    image = next(demo_root.glob("Pop/*.jpg"))
+    result = entry("predict.py", "ckpt=latest", f"runs_dir={trained_run.parent}", f"image={image}")
+    assert result.code == 0, result.err
+    assert str(image) in table(result.out)
+    empty = entry("predict.py", "ckpt=latest", f"runs_dir={trained_run.parent / 'nothing'}", f"image={image}")
+    assert empty.code == 2 and "no finished training run" in empty.err
+
+
+def test_checkpoints_record_how_their_images_were_rendered(trained_run):
+    ensemble = Ensemble(find_checkpoints(trained_run, trained_run.parent))
+    assert ensemble.preprocessing["spectrogram"] == DEMO_RENDERING.to_dict()
+    assert ensemble.rendering() == (DEMO_RENDERING, True)
+    overridden, _ = ensemble.rendering(
+        {"window_seconds": 1.0, "hop_seconds": None, "spec": {"n_mels": 64, "width": None}}
+    )
+    assert overridden == Rendering(SpectrogramSpec(n_mels=64, width=96, height=72), 1.0, None, 90)
+
+
+def test_a_checkpoint_without_a_record_renders_audio_as_the_published_data_and_warns(
+    entry, trained_run, songs, tmp_path
+):
+    ckpt = next(trained_run.glob("fold_0/checkpoints/*.ckpt"))
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    del state["hyper_parameters"]["preprocessing"]["spectrogram"]  # as checkpoints from before the record
+    old = tmp_path / "old.ckpt"
+    torch.save(state, old)
+    assert Ensemble([old]).rendering() == (Rendering(), False)
+    result = entry("predict.py", f"ckpt={old}", f"audio={songs / 'Punk'}")
+    assert result.code == 0, result.err
+    assert result.err.startswith("warning: the checkpoint does not record how its images were rendered")
+    assert list(table(result.out)) == [str(songs / "Punk" / "punk.flac")]
+
+
+@pytest.fixture(scope="module")
+def ensemble32(trained_run):
+    """The trained run's folds in float32, where results are compared across batchings."""
+    return Ensemble(find_checkpoints(trained_run, trained_run.parent), precision="32")
+
+
+def test_audio_is_predicted_from_the_images_the_dataset_builder_makes(ensemble32, songs, tmp_path):
+    """One renderer: a song's prediction is the mean over the images build_dataset writes for it."""
+    ensemble = ensemble32
+    rendering, _ = ensemble.rendering()
+    build_dataset(find_songs(songs), tmp_path / "images", rendering)
+    audio = predict_files(
+        ensemble,
+        input_files(songs, "audio", AUDIO_EXTENSIONS),
+        lambda p: ensemble.preprocess_audio(p, rendering),
+    )
+    images = input_files(tmp_path / "images", "image", IMAGE_EXTENSIONS)
+    per_image = {
+        Path(p.file).name: p
+        for p in predict_files(ensemble, images, lambda p: [ensemble.preprocess(p)], batch_size=2)
+    }
+    assert [(Path(p.file).name, p.windows, p.error) for p in audio] == [
+        ("classical.mp3", 1, None),
+        ("punk.flac", 1, None),
+        ("rock.wav", 3, None),
+    ]
+    assert [p.file.rsplit("/", 1)[1] for p in per_image.values()] == [
+        "classical.jpg",
+        "punk.jpg",
+        "rock-000.jpg",
+        "rock-001.jpg",
+        "rock-002.jpg",
+    ]
+    expected = {
+        "classical.mp3": torch.tensor(per_image["classical.jpg"].probabilities),
+        "punk.flac": torch.tensor(per_image["punk.jpg"].probabilities),
+        "rock.wav": torch.tensor([per_image[f"rock-00{k}.jpg"].probabilities for k in range(3)]).mean(dim=0),
+    }
+    for p in audio:
+        assert torch.allclose(torch.tensor(p.probabilities), expected[Path(p.file).name], atol=1e-6), p.file
+
+
+def test_batch_size_does_not_change_the_result(ensemble32, demo_root):
+    ensemble = ensemble32
+    files = input_files(demo_root / "Rock", "image", IMAGE_EXTENSIONS)[:5]
+    one = predict_files(ensemble, files, lambda p: [ensemble.preprocess(p)], batch_size=1)
+    many = predict_files(ensemble, files, lambda p: [ensemble.preprocess(p)], batch_size=4)
+    assert torch.allclose(
+        torch.tensor([p.probabilities for p in one]), torch.tensor([p.probabilities for p in many]), atol=1e-5
+    )
+
+
+def test_folder_with_a_bad_file_gets_an_error_row_csv_and_json(entry, trained_run, demo_root, tmp_path):
+    folder = tmp_path / "images"
+    for genre in ("Rock", "Folk"):
+        (folder / genre).mkdir(parents=True)
+        for path in sorted((demo_root / genre).glob("*.jpg"))[:2]:
+            (folder / genre / path.name).write_bytes(path.read_bytes())
+    (folder / "Rock" / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("not an image, not listed")
+    expected = [str(p) for p in sorted(folder.rglob("*.jpg"))]
+    assert len(expected) == 5
+
+    result = entry(
+        "predict.py", f"ckpt={trained_run}", f"image={folder}", "top_k=2", f"output={tmp_path / 'preds.csv'}"
+    )
+    assert result.code == 1, result.err
+    rows = table(result.out.split("\nwrote ")[0])
+    assert list(rows) == expected
+    assert rows[str(folder / "Rock" / "broken.jpg")][0] == "ERROR"
+    assert "cannot read the image" in rows[str(folder / "Rock" / "broken.jpg")][-1]
+
+    with open(tmp_path / "preds.csv", newline="") as f:
+        records = list(csv.DictReader(f))
+    classes = json.loads((trained_run / "cv_summary.json").read_text())["classes"]
+    assert [r["file"] for r in records] == expected
+    bad = next(r for r in records if r["file"].endswith("broken.jpg"))
+    assert bad["genre"] == "" and "cannot read the image" in bad["error"] and bad[classes[0]] == ""
+    for r in records:
+        if r is bad:
+            continue
+        probs = {c: float(r[c]) for c in classes}
+        assert sum(probs.values()) == pytest.approx(1, abs=1e-4)
+        assert r["genre"] == max(probs, key=probs.get) and float(r["probability"]) == pytest.approx(
+            max(probs.values()), abs=1e-5
+        )
+        assert [t.split(":")[0] for t in r["top_k"].split()] == sorted(probs, key=probs.get, reverse=True)[:2]
+        assert r["windows"] == "1" and r["error"] == ""
+
+    result = entry(
+        "predict.py", f"ckpt={trained_run}", f"image={folder}", f"output={tmp_path / 'preds.json'}"
+    )
+    assert result.code == 1
+    report = json.loads((tmp_path / "preds.json").read_text())
+    assert report["classes"] == classes and len(report["checkpoints"]) == 2
+    by_file = {p["file"]: p for p in report["predictions"]}
+    assert list(by_file) == expected
+    assert by_file[bad["file"]]["genre"] is None and "cannot read the image" in by_file[bad["file"]]["error"]
+    for r in records:
+        if r is not bad:
+            p = by_file[r["file"]]
+            assert len(p["top_k"]) == 3 and p["top_k"][0] == {
+                "genre": p["genre"],
+                "probability": p["probability"],
+            }
+            assert p["probabilities"][classes[1]] == pytest.approx(float(r[classes[1]]), abs=1e-6)
+
+
+def test_audio_folder_end_to_end(trained_run, songs, tmp_path):
+    bad = tmp_path / "songs"
+    bad.mkdir()
+    (bad / "broken.ogg").write_bytes(b"OggS" + b"\x00" * 100)
+    (bad / "punk.flac").write_bytes((songs / "Punk" / "punk.flac").read_bytes())
+    result = run_predict(f"ckpt={trained_run}", f"audio={bad}", f"output={tmp_path / 'out.json'}")
+    assert result.returncode == 1, result.stderr
+    rows = table(result.stdout.split("\nwrote ")[0])
+    assert list(rows) == [str(bad / "broken.ogg"), str(bad / "punk.flac")]
+    assert (
+        rows[str(bad / "broken.ogg")][0] == "ERROR"
+        and "cannot decode audio" in rows[str(bad / "broken.ogg")][-1]
+    )
+    predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert predictions[1]["windows"] == 1 and predictions[1]["genre"] == rows[str(bad / "punk.flac")][0]

@@ -1,0 +1,227 @@
+"""Multiruns through the real entry point: grid and Optuna sweeps, fold jobs on submitit's local
+executor merged into one run, DDP on two CPU processes, and what TensorBoard reads back."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import optuna
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ROOT, TINY, compose_train
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, read_write
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from genre_lightning.errors import UserError
+from genre_lightning.predict.ensemble import find_checkpoints, load_classifier
+from genre_lightning.training import sweeps
+from genre_lightning.training.kfold import train
+
+# 8 images per genre: 2 held out, 3 per fold, so each job trains in a second or two
+SMALL = [*TINY, "data.max_per_class=8"]
+METRICS = ("val/loss", "val/acc", "val/f1", "test/loss", "test/acc", "test/f1")
+
+
+def train_py(*args: str, log_dir) -> str:
+    """`python train.py ARGS`, the real entry point, with every run folder under log_dir."""
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args, f"paths.log_dir={log_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def read_rows(sweep_dir) -> list[dict]:
+    with open(sweep_dir / sweeps.SWEEP_SUMMARY_FILE, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def fold_sweep(demo_root, tmp_path_factory):
+    """A 2-job grid over the folds, run in parallel by submitit's local executor and ranked by the
+    validation loss (continuous, so never tied)."""
+    tmp = tmp_path_factory.mktemp("folds")
+    sweep = tmp / "sweep"
+    out = train_py(
+        "-m", *SMALL, f"data.root={demo_root}", "data.fold=0,1", "hydra/launcher=local",
+        "optimized_metric=val/loss_mean", "hydra.callbacks.sweep_summary.direction=minimize",
+        f"hydra.sweep.dir={sweep}", log_dir=tmp,
+    )  # fmt: skip
+    return sweep, out
+
+
+def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
+    sweep, out = fold_sweep
+    assert (sweep / ".submitit").is_dir()
+    rows = read_rows(sweep)
+    assert sorted(row["job"] for row in rows) == ["0", "1"]
+    for row in rows:
+        summary = json.loads((sweep / row["job"] / "cv_summary.json").read_text())
+        assert float(row["val/loss_mean"]) == pytest.approx(summary["metrics"]["val/loss_mean"])
+        assert row["data.fold"] == row["job"]
+    losses = [float(row["val/loss_mean"]) for row in rows]
+    assert losses == sorted(losses)
+    assert "sweep summary, best val/loss_mean first" in out
+
+    # by hand: ranked the other way, then as the sweep ranked it (read from the jobs' saved configs)
+    sweeps.main(["summary", str(sweep), "--direction", "maximize"])
+    assert [row["job"] for row in read_rows(sweep)] == [row["job"] for row in reversed(rows)]
+    sweeps.main(["summary", str(sweep)])
+    assert read_rows(sweep) == rows
+
+
+def test_fold_jobs_merge_into_the_sequential_run(fold_sweep, demo_root, tmp_path):
+    sweep, _ = fold_sweep
+    merged = json.loads((sweep / "cv_summary.json").read_text())
+    sequential_dir = tmp_path / "sequential"
+    sequential = train(compose_train([*SMALL, f"data.root={demo_root}"], sequential_dir))
+    assert merged.keys() == sequential.keys() and merged["classes"] == sequential["classes"]
+    assert (sweep / "split.json").read_text() == (sequential_dir / "split.json").read_text()
+    for parallel, alone in zip(merged["folds"], sequential["folds"], strict=True):
+        assert parallel.keys() == alone.keys()
+        assert parallel["checkpoint"] == f"{parallel['fold']}/{alone['checkpoint']}"
+        # each fold is seeded alike whether it runs alone or after the others
+        assert [parallel[m] for m in METRICS] == pytest.approx([alone[m] for m in METRICS])
+    assert merged["metrics"] == pytest.approx(sequential["metrics"])
+
+    # predict.py can ensemble the merged folds, and the merge can be redone by hand
+    assert find_checkpoints(sweep, tmp_path) == [
+        sweep / f"{k}/fold_{k}/checkpoints/best.ckpt" for k in (0, 1)
+    ]
+    sweeps.main(["aggregate", str(sweep)])
+    assert json.loads((sweep / "cv_summary.json").read_text()) == merged
+
+
+def test_event_files_hold_images_and_per_class_scores(fold_sweep):
+    sweep, _ = fold_sweep
+    for job in ("0", "1"):
+        summary = json.loads((sweep / job / "cv_summary.json").read_text())
+        fold = summary["folds"][0]
+        events = EventAccumulator(str(sweep / job / f"fold_{job}")).Reload()
+        tags = events.Tags()
+        assert {"train/samples", "val/confusion_matrix", "test/confusion_matrix"} <= set(tags["images"])
+        per_class = {
+            f"val/{score}/{name}" for score in ("precision", "recall", "f1") for name in summary["classes"]
+        }
+        assert per_class | {"lr-SGD", "val/acc"} <= set(tags["scalars"])
+
+        # per-class scores of the final validation agree with the module's own metrics
+        # (every genre has 3 validation images, so accuracy is the mean recall)
+        def final(score, events=events, summary=summary):
+            values = [events.Scalars(f"val/{score}/{name}")[-1].value for name in summary["classes"]]
+            return sum(values) / len(values)
+
+        assert final("recall") == pytest.approx(fold["val/acc"], abs=1e-6)
+        assert final("f1") == pytest.approx(fold["val/f1"], abs=1e-6)
+
+
+def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_path):
+    sweep, storage = tmp_path / "sweep", f"sqlite:///{tmp_path}/optuna.db"
+    # data.batch_size is fixed by SMALL, so Optuna samples lr, weight decay, dropout and crop scale
+    train_py(
+        "hparams_search=optuna", *SMALL, f"data.root={demo_root}", "data.fold=0", "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage='{storage}'", "hydra.sweeper.study_name=test", f"hydra.sweep.dir={sweep}",
+        log_dir=tmp_path,
+    )  # fmt: skip
+    rows = read_rows(sweep)
+    accuracies = [float(row["val/acc_mean"]) for row in rows]
+    assert len(rows) == 2 and accuracies == sorted(accuracies, reverse=True)
+    assert accuracies[0] == pytest.approx(OmegaConf.load(sweep / "optimization_results.yaml").best_value)
+
+    study = optuna.load_study(study_name="test", storage=storage)
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "COMPLETE"]
+    for row in rows:
+        trial = study.trials[int(row["job"])]
+        assert trial.value == pytest.approx(float(row["val/acc_mean"]))
+        cfg = OmegaConf.load(sweep / row["job"] / ".hydra" / "config.yaml")
+        assert cfg.model.optimizer.lr == pytest.approx(trial.params["model.optimizer.lr"])
+        assert 0.0005 <= cfg.model.optimizer.lr <= 0.1 and 0.0 <= cfg.model.dropout <= 0.7
+        # the named value reaches the crop it names
+        assert cfg.data.crop_scale == float(row["data.crop_scale"])
+        assert cfg.data.train_transform.transforms[1].scale[0] == cfg.data.crop_scale
+
+        # TensorBoard's HPARAMS tab: the trial's sampled settings beside its final metrics
+        events = EventAccumulator(str(sweep / row["job"] / "fold_0")).Reload()
+        assert events.Scalars("final/val/acc")[-1].value == pytest.approx(trial.value)
+        plugin = events.PluginTagToContent("hparams")
+        start = HParamsPluginData.FromString(plugin["_hparams_/session_start_info"]).session_start_info
+        assert start.hparams["lr"].number_value == pytest.approx(cfg.model.optimizer.lr)
+        assert start.hparams["dropout"].number_value == pytest.approx(cfg.model.dropout)
+        assert start.hparams["fold"].number_value == 0 and start.hparams["arch"].string_value == "resnet18"
+        experiment = HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+        assert {f"final/{name}" for name in METRICS} == {info.name.tag for info in experiment.metric_infos}
+
+    # trials differ in more than the fold: they are not one cross-validation run
+    with pytest.raises(UserError, match=r"differ in \['model.optimizer.lr'"):
+        sweeps.aggregate_folds(sweep)
+    assert not (sweep / "cv_summary.json").exists()
+
+
+def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
+    # batches of 8: each process gets 11 of the 21 training images
+    overrides = [*SMALL, f"data.root={demo_root}", "data.fold=0", "data.batch_size=8"]
+    run = tmp_path / "run"
+    # gloo on CPU: SyncBatchNorm needs GPUs, and bf16 is slow on CPU
+    ddp = [
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.sync_batchnorm=false",
+        "trainer.precision=32-true",
+    ]
+    train_py(*overrides, *ddp, f"hydra.run.dir={run}", log_dir=tmp_path)
+    summary = json.loads((run / "cv_summary.json").read_text())
+    ckpt = torch.load(run / summary["folds"][0]["checkpoint"], map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
+
+    # Both processes ran the whole recipe; rank 1 logs its own copy of the summary table, the same.
+    def table(log):
+        return log.read_text().split("cross-validation summary")[1]
+
+    assert table(run / "train.log") == table(run / "train_ddp_process_1.log")
+
+    # The metrics cover both processes' halves of the validation fold: DistributedSampler pads
+    # the 21 images to 22 with the first one, and each process takes every other image.
+    datamodule = instantiate(compose_train(overrides, tmp_path / "unused").data)
+    datamodule.setup()
+    model = load_classifier(run / summary["folds"][0]["checkpoint"])
+    images, labels = map(torch.cat, zip(*datamodule.val_dataloader()))
+    with torch.inference_mode():
+        logits = model(images)
+    padded = torch.arange(len(labels) + len(labels) % 2) % len(labels)
+    losses = F.cross_entropy(logits[padded], labels[padded], reduction="none")
+    hits = (logits[padded].argmax(dim=1) == labels[padded]).float()
+    assert summary["folds"][0]["val/loss"] == pytest.approx(losses.mean().item(), rel=1e-4)
+    assert summary["folds"][0]["val/acc"] == pytest.approx(hits.mean().item())
+
+
+def test_ddp_inside_a_multirun_on_one_machine_is_refused(tiny_cfg):
+    # Lightning would start `train.py -m ...` again per device: the whole sweep, not this job
+    cfg = tiny_cfg("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "data.fold=0")
+    with read_write(cfg.hydra):
+        cfg.hydra.mode = RunMode.MULTIRUN
+    HydraConfig().set_config(cfg)
+    with pytest.raises(UserError, match="hydra/launcher=slurm"):
+        train(cfg)
+
+
+def test_launcher_configs_compose(tiny_cfg):
+    slurm = tiny_cfg("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2")
+    # one SLURM task per device, on every node
+    assert (
+        slurm.hydra.launcher.tasks_per_node,
+        slurm.hydra.launcher.gpus_per_node,
+        slurm.hydra.launcher.nodes,
+    ) == (4, 4, 2)
+    assert slurm.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert tiny_cfg("hydra/launcher=local").hydra.launcher._target_.endswith("LocalLauncher")
