@@ -13,6 +13,11 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 # so its presence marks a finished run)
 SPLIT_FILE = "split.json"
 SUMMARY_FILE = "cv_summary.json"
+# beside the summary: the fold ensemble's test-set confusion matrix and per-genre scores; in each fold's
+# folder, its calibrated test-set probabilities (the ensemble averages them)
+CONFUSION_FILE = "confusion_matrix.png"
+PER_GENRE_FILE = "per_genre.csv"
+TEST_PROBABILITIES_FILE = "test_probabilities.pt"
 
 # in a dataset folder: how build_dataset.py rendered its images, and the songs it has finished
 RENDERING_MARKER = "spectrogram.json"

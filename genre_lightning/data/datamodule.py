@@ -44,6 +44,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
         image_size: int = 224,
         resize_size: int = 256,
         crop_scale: float = 0.35,
+        crop_width: int | None = None,
+        eval_crops: int = 1,
+        batch_augment: list | None = None,
         train_transform: DictConfig | dict | None = None,
         eval_transform: DictConfig | dict | None = None,
     ):
@@ -70,7 +73,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # detail the picture holds (it has 128 mel bands from top to bottom).
         self.resize_size = resize_size
         # named here so that sweeps and the hparams block reach them; the transform configs interpolate them
-        self.image_size, self.crop_scale = image_size, crop_scale
+        self.image_size, self.crop_scale, self.crop_width, self.eval_crops = image_size, crop_scale, crop_width, eval_crops
+        # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
+        self.batch_augment = [instantiate(augment) for augment in batch_augment or []]
         # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing
         self.eval_transform_cfg = _container(eval_transform)
         self.train_transform = instantiate(train_transform)
@@ -131,6 +136,14 @@ class SpectrogramDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
         )
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.batch_augment and self.trainer is not None and self.trainer.training:
+            images, targets = batch
+            for augment in self.batch_augment:
+                images, targets = augment(images, targets, len(self.split.classes))
+            batch = images, targets
+        return batch
 
     def use_fold(self, fold: int) -> None:
         """Load fold ``fold`` (one of ``selected_folds``) as validation data, the other folds as training data."""

@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from genre_lightning.errors import UserError
 from genre_lightning.models.resnet import build_resnet
 
 
@@ -26,7 +27,9 @@ class GenreClassifier(pl.LightningModule):
         std: tuple[float, float, float] = (0.229, 0.224, 0.225),
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        scheduler_interval: str = "epoch",
         monitor: str = "val/loss",
+        label_smoothing: float = 0.0,
         preprocessing: dict | None = None,
         compile: bool = False,
     ):
@@ -36,6 +39,9 @@ class GenreClassifier(pl.LightningModule):
         # buffers, so they follow the module to its device and into exports
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+        # logits / temperature gives calibrated probabilities; fitted on the validation set after training
+        # (training/calibration.py) and saved in the checkpoint, so prediction and export apply it
+        self.register_buffer("temperature", torch.ones(()))
         metrics = MetricCollection(
             {
                 "acc": MulticlassAccuracy(len(class_names), average="micro"),
@@ -57,13 +63,28 @@ class GenreClassifier(pl.LightningModule):
             self.net.compile()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W."""
+        """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W; for N x crops x 3 x H x W
+        (test-time augmentation, data.eval_crops) the mean of each image's crops' logits."""
+        if images.ndim == 5:
+            n, crops = images.shape[:2]
+            return self(images.flatten(0, 1)).view(n, crops, -1).mean(dim=1)
         return self.net((images.float() - self.mean) / self.std)
 
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities: softmax(logits / temperature), in float32."""
+        return (self(images).float() / self.temperature).softmax(dim=-1)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # checkpoints from before calibration carry no temperature: theirs is 1
+        checkpoint["state_dict"].setdefault("temperature", torch.ones(()))
+
     def _step(self, batch, stage: str) -> torch.Tensor:
-        images, labels = batch
+        images, targets = batch
         logits = self(images)
-        loss = F.cross_entropy(logits, labels)
+        # targets are class indices, or class probabilities once mixup has mixed a training batch
+        labels = targets.argmax(dim=-1) if targets.ndim == 2 else targets
+        smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
+        loss = F.cross_entropy(logits.float(), targets, label_smoothing=smoothing)
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(logits, labels)
         if stage != "train":
@@ -90,15 +111,20 @@ class GenreClassifier(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return self(images).float().softmax(dim=-1)
+        return self.probabilities(images)
 
     def configure_optimizers(self):
         optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
         if self.hparams.scheduler is None:
             return optimizer
-        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer)
+        interval = self.hparams.scheduler_interval
+        if interval not in ("epoch", "step"):
+            raise UserError(f"model.scheduler_interval={interval!r}: use epoch or step")
+        # per-step schedules (warmup + cosine) are laid out over the whole run's optimizer steps
+        extra = {"total_steps": self.trainer.estimated_stepping_batches} if interval == "step" else {}
+        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **extra)
         # Lightning steps ReduceLROnPlateau on `monitor` after every validation epoch.
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": interval},
         }

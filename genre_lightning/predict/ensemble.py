@@ -66,14 +66,15 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu")
 
 
 class MeanProbabilities(nn.Module):
-    """The models as one module: the mean of their softmax outputs (what predict prints and export writes)."""
+    """The models as one module: the mean of their calibrated probabilities, softmax(logits / temperature)
+    (what predict prints and export writes)."""
 
     def __init__(self, models: list[nn.Module]):
         super().__init__()
         self.models = nn.ModuleList(models)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.stack([model(images).float().softmax(dim=-1) for model in self.models]).mean(dim=0)
+        return torch.stack([model.probabilities(images) for model in self.models]).mean(dim=0)
 
 
 class Ensemble:

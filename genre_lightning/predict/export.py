@@ -1,9 +1,11 @@
 """The ensemble as one ONNX graph, with what a caller needs to prepare its input stored in the file.
 
 Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval transform's crop), values 0-255; scaling and
-ImageNet normalisation are inside the graph. Output ``probabilities``: N x classes, the mean of the fold
-models' softmax. metadata_props: ``class_names``, ``preprocessing`` (the checkpoint's eval transform,
-decode size and spectrogram rendering, as JSON), ``input``, ``checkpoints``.
+ImageNet normalisation are inside the graph. With test-time time crops (data.eval_crops > 1) the input is
+N x crops x 3 x H x W and each image's crops' logits are averaged. Output ``probabilities``: N x classes,
+the mean of the fold models' calibrated probabilities, softmax(logits / temperature). metadata_props:
+``class_names``, ``preprocessing`` (the checkpoint's eval transform, decode size and spectrogram
+rendering, as JSON), ``input``, ``checkpoints``.
 """
 
 from __future__ import annotations
@@ -30,9 +32,8 @@ def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) ->
     if path.suffix.lower() != ".onnx":
         raise UserError(f"export={path}: name the file .onnx")
     # the crop the eval transform makes, from an image of any size
-    example = ensemble.transform(Image.new("RGB", (ensemble.min_size * 2, ensemble.min_size * 2))).unsqueeze(
-        0
-    )
+    blank = Image.new("RGB", (ensemble.min_size * 2, ensemble.min_size * 2))
+    example = ensemble.transform(blank).unsqueeze(0)
     net = ensemble.net.to("cpu").float().eval()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
@@ -54,6 +55,8 @@ def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) ->
             "preprocessing": json.dumps(ensemble.preprocessing),
             "input": (
                 f"uint8 RGB images N x {' x '.join(map(str, example.shape[1:]))}, 0-255, normalisation inside"
+                # N x crops x 3 x H x W: the eval transform's time crops, whose logits the graph averages
+                + (" (time crops of each image, averaged)" if example.ndim == 5 else "")
             ),
             "checkpoints": json.dumps([str(c) for c in ensemble.checkpoints]),
         }

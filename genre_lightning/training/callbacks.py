@@ -9,6 +9,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
+from genre_lightning.training.confusion import confusion_figure, per_class_scores
+
 
 def add_figure(trainer: pl.Trainer, tag: str, figure: Figure) -> None:
     """Log a matplotlib figure as an image to every TensorBoard logger, at the current step."""
@@ -44,7 +46,9 @@ class InputSamples(pl.Callback):
         if self.logged or not trainer.is_global_zero:
             return
         self.logged = True
-        images, labels = batch[0][: self.count].cpu(), batch[1][: self.count].tolist()
+        images, targets = batch[0][: self.count].cpu(), batch[1][: self.count]
+        # after mixup the targets are class probabilities: title each image by its larger share
+        labels = (targets.argmax(dim=-1) if targets.ndim == 2 else targets).tolist()
         names = pl_module.hparams.class_names
         cols = math.ceil(math.sqrt(len(labels)))
         rows = math.ceil(len(labels) / cols)
@@ -82,34 +86,11 @@ class ConfusionMatrix(pl.Callback):
         if not trainer.is_global_zero:
             return
         names = pl_module.hparams.class_names
-        hits = matrix.diag()
-        precision = hits / matrix.sum(dim=0).clamp(min=1)
-        recall = hits / matrix.sum(dim=1).clamp(min=1)
-        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
         scores = {
             f"{stage}/{score}/{name}": value
-            for score, values in (("precision", precision), ("recall", recall), ("f1", f1))
+            for score, values in per_class_scores(matrix).items()
             for name, value in zip(names, values.tolist())
         }
         for logger in trainer.loggers:
             logger.log_metrics(scores, step=trainer.global_step)
         add_figure(trainer, f"{stage}/confusion_matrix", confusion_figure(matrix, names))
-
-
-def confusion_figure(matrix: torch.Tensor, names: list[str]) -> Figure:
-    """Counts, shaded by each true genre's share, with the genre names on both axes."""
-    shares = matrix / matrix.sum(dim=1, keepdim=True).clamp(min=1)
-    size = 1.2 + 0.7 * len(names)
-    figure = Figure(figsize=(size, size), layout="constrained")
-    ax = figure.subplots()
-    ax.imshow(shares.numpy(), cmap="Blues", vmin=0, vmax=1)
-    ticks = range(len(names))
-    ax.set_xticks(ticks, names, rotation=45, ha="right")
-    ax.set_yticks(ticks, names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for row in ticks:
-        for col in ticks:
-            color = "white" if shares[row, col] > 0.5 else "black"
-            ax.text(col, row, f"{matrix[row, col]:.0f}", ha="center", va="center", color=color)
-    return figure

@@ -18,6 +18,7 @@ from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
 from genre_lightning.training.callbacks import log_hparams
+from genre_lightning.training.evaluation import calibrate_fold, ensemble_report
 from genre_lightning.training.summary import format_summary, summarize
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def train(cfg: DictConfig) -> dict:
     results = [train_fold(cfg, datamodule, fold, run_dir) for fold in datamodule.selected_folds]
     summary = summarize(results, datamodule.class_names)
     if writer:
+        fold_dirs = [(run_dir / result["checkpoint"]).parent.parent for result in results]
+        summary["ensemble"] = ensemble_report(run_dir, fold_dirs, datamodule.class_names)
         write_json(run_dir / SUMMARY_FILE, summary)
     log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_summary(summary))
     return summary
@@ -82,6 +85,8 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     if cfg.test:
         result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    if trainer.is_global_zero:
+        result.update(calibrate_fold(model, datamodule, Path(best), test=cfg.test))
     params = OmegaConf.to_container(cfg.get("hparams") or {}, resolve=True)
     log_hparams(trainer, {**params, "fold": fold}, {k: v for k, v in result.items() if "/" in k})
     return result

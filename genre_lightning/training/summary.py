@@ -9,6 +9,9 @@ from omegaconf import DictConfig
 from genre_lightning.errors import UserError
 from genre_lightning.tables import align
 
+# the fold columns that the ensemble's test scores (of calibrated probabilities) line up with
+ENSEMBLE_COLUMNS = {"test/acc": "test/acc", "test/f1": "test/f1", "test/ece_calibrated": "test/ece"}
+
 
 def summarize(results: list[dict], class_names: list[str]) -> dict:
     """Per-fold results plus mean and std of every metric across folds."""
@@ -22,13 +25,22 @@ def summarize(results: list[dict], class_names: list[str]) -> dict:
 
 
 def format_summary(summary: dict) -> str:
-    """The per-fold metrics and their mean±std as a table (losses left out)."""
-    names = [k for k in summary["folds"][0] if "/" in k and not k.endswith("loss")]
+    """Per-fold metrics, their mean±std and the fold ensemble's test scores as a table (no losses)."""
+    names = [k for k in summary["folds"][0] if "/" in k and not k.endswith(("loss", "nll_calibrated"))]
     rows = [["fold", *names]]
     rows += [[str(r["fold"]), *(f"{r[n]:.3f}" for n in names)] for r in summary["folds"]]
     m = summary["metrics"]
     rows.append(["mean±std", *(f"{m[n + '_mean']:.3f}±{m[n + '_std']:.3f}" for n in names)])
+    ensemble = summary.get("ensemble")
+    if ensemble and ensemble["folds"] > 1:
+        # the mean of the folds' calibrated probabilities, on the same test set
+        row = [_cell(ensemble.get(ENSEMBLE_COLUMNS.get(n, ""))) for n in names]
+        rows.append([f"ensemble of {ensemble['folds']}", *row])
     return align(rows)
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def optimized_value(cfg: DictConfig, summary: dict) -> float:

@@ -25,6 +25,7 @@ from genre_lightning.constants import SPLIT_FILE, SUMMARY_FILE
 from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.files import write_json, write_text
 from genre_lightning.tables import align
+from genre_lightning.training.evaluation import ensemble_report
 from genre_lightning.training.summary import format_summary, summarize
 
 SWEEP_SUMMARY_FILE = "sweep_summary.csv"
@@ -156,6 +157,8 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
             f"{sweep_dir}: fold(s) trained more than once ({sorted(folds)}); aggregate one job per fold"
         )
     summary = summarize(sorted(results, key=lambda result: result["fold"]), jobs[0].summary["classes"])
+    fold_dirs = [(sweep_dir / result["checkpoint"]).parent.parent for result in summary["folds"]]
+    summary["ensemble"] = ensemble_report(sweep_dir, fold_dirs, summary["classes"])
     write_text(sweep_dir / SPLIT_FILE, splits.pop())
     write_json(sweep_dir / SUMMARY_FILE, summary)
     print(f"cross-validation summary ({sweep_dir / SUMMARY_FILE}):\n{format_summary(summary)}")
