@@ -1,11 +1,13 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.models.resnet import build_resnet
+from genre_lightning.models.schedules import warmup_cosine
 
 
 def test_head_is_dropout_then_linear():
@@ -76,3 +78,55 @@ def test_scheduler_steps_on_validation_loss():
     assert config["optimizer"].defaults["weight_decay"] == 1e-4
     assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
     assert config["lr_scheduler"]["monitor"] == "val/loss"
+
+
+def test_test_time_crops_average_the_logits_of_each_images_crops():
+    torch.manual_seed(0)
+    model = GenreClassifier(["a", "b", "c"], arch="resnet18", weights=None).eval()
+    crops = torch.randint(0, 256, (2, 3, 3, 64, 48), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = torch.stack([model(image).mean(dim=0) for image in crops])
+        assert torch.allclose(model(crops), expected, atol=1e-5)
+
+
+def test_training_loss_takes_mixed_targets_and_label_smoothing():
+    torch.manual_seed(0)
+    model = GenreClassifier(["a", "b", "c"], arch="resnet18", weights=None, label_smoothing=0.1)
+    model.log = model.log_dict = lambda *args, **kwargs: None  # no Trainer to log to
+    images = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    soft = torch.tensor([[0.7, 0.3, 0.0], [0.0, 1.0, 0.0], [0.2, 0.0, 0.8], [0.0, 0.5, 0.5]])
+    model.eval()  # no dropout: the same logits twice
+    with torch.no_grad():
+        loss = float(model._step((images, soft), "train"))
+        logits = model(images)
+    smoothed = soft * 0.9 + 0.1 / 3
+    assert loss == pytest.approx(float(-(smoothed * logits.log_softmax(-1)).sum(-1).mean()), rel=1e-5)
+    # validation reports the plain cross-entropy, whatever the smoothing
+    labels = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        val_loss = float(model._step((images, labels), "val"))
+    assert val_loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-5)
+
+
+def test_probabilities_apply_the_temperature_and_old_checkpoints_load_with_one(tmp_path):
+    model = GenreClassifier(["a", "b", "c"], arch="resnet18", weights=None).eval()
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    model.temperature.fill_(2.5)
+    with torch.no_grad():
+        assert torch.allclose(model.probabilities(images), (model(images) / 2.5).softmax(-1))
+    state = {"state_dict": {k: v for k, v in model.state_dict().items() if k != "temperature"}}
+    model.on_load_checkpoint(state)
+    assert float(state["state_dict"]["temperature"]) == 1.0
+
+
+def test_warmup_cosine_rises_then_decays_to_the_final_factor():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    scheduler = warmup_cosine(optimizer, total_steps=100, warmup_fraction=0.1, final_factor=0.01)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
+    assert all(a < b for a, b in zip(lrs[:9], lrs[1:10])) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[-1] == pytest.approx(0.001, abs=1e-4)

@@ -1,0 +1,76 @@
+"""Temperature scaling, the fold ensemble and the run folder's evaluation files."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE, TEST_PROBABILITIES_FILE
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+from genre_lightning.training.calibration import fit_temperature, scores
+
+
+def overconfident(n: int = 4000, classes: int = 5, temperature: float = 2.0, seed: int = 0):
+    """Logits whose labels are drawn from softmax(logits / temperature): calibrated only after dividing."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(n, classes, generator=generator)
+    labels = torch.multinomial((logits / temperature).softmax(-1), 1, generator=generator).squeeze(1)
+    return logits, labels
+
+
+def test_fitted_temperature_recovers_the_true_one_and_lowers_the_calibration_error():
+    logits, labels = overconfident(temperature=2.0)
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(2.0, rel=0.1)
+    before, after = scores(logits.softmax(-1), labels), scores((logits / fitted).softmax(-1), labels)
+    assert after["ece"] < 0.03 < before["ece"]
+    assert after["acc"] == before["acc"] and after["nll"] < before["nll"]
+
+
+def test_scores_are_accuracy_f1_nll_and_ece():
+    probabilities = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2]])
+    labels = torch.tensor([0, 1, 1, 0])
+    result = scores(probabilities, labels)
+    assert result["acc"] == pytest.approx(0.75)
+    assert result["nll"] == pytest.approx(-sum(map(torch.log, torch.tensor([0.9, 0.4, 0.7, 0.8]))).item() / 4)
+    # 15 bins: 0.9 (right), 0.6 (wrong), 0.7 (right), 0.8 (right) each alone in its bin
+    assert result["ece"] == pytest.approx((0.1 + 0.6 + 0.3 + 0.2) / 4)
+
+
+def test_a_run_is_calibrated_per_fold_and_scored_as_an_ensemble(trained_run):
+    summary = json.loads((trained_run / SUMMARY_FILE).read_text())
+    parts = []
+    for fold in summary["folds"]:
+        checkpoint = trained_run / fold["checkpoint"]
+        stored = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]["temperature"]
+        assert float(stored) == pytest.approx(fold["val/temperature"]) and float(stored) != 1.0
+        assert fold["test/ece_calibrated"] >= 0 and fold["val/ece"] >= 0
+        parts.append(torch.load(checkpoint.parent.parent / TEST_PROBABILITIES_FILE))
+
+    # the ensemble row is the mean of the folds' calibrated test probabilities
+    probabilities = torch.stack([p["probabilities"] for p in parts]).mean(0)
+    labels = parts[0]["labels"]
+    expected = scores(probabilities, labels)
+    ensemble = summary["ensemble"]
+    assert ensemble["folds"] == 2
+    assert ensemble["test/acc"] == pytest.approx(expected["acc"]) and ensemble["test/ece"] == pytest.approx(
+        expected["ece"]
+    )
+
+    # per-genre scores agree with the ensemble's predictions
+    with open(trained_run / PER_GENRE_FILE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["genre"] for row in rows] == summary["classes"]
+    predicted = probabilities.argmax(1)
+    for index, row in enumerate(rows):
+        hits = int(((predicted == index) & (labels == index)).sum())
+        assert float(row["recall"]) == pytest.approx(hits / int((labels == index).sum()), abs=1e-4)
+        assert int(row["support"]) == int((labels == index).sum())
+    assert (trained_run / CONFUSION_FILE).read_bytes()[:4] == b"\x89PNG"
+
+    # prediction applies each fold's temperature: the ensemble gives the saved test probabilities
+    ensemble_model = Ensemble(find_checkpoints(trained_run, trained_run.parent), precision="32")
+    files = parts[0]["files"][:4]
+    images = torch.stack([ensemble_model.preprocess(path) for path in files])
+    assert torch.allclose(ensemble_model.probabilities(images), probabilities[:4], atol=2e-2)
