@@ -46,6 +46,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         crop_scale: float = 0.35,
         crop_width: int | None = None,
         eval_crops: int = 1,
+        colormap: str | None = None,
         batch_augment: list | None = None,
         train_transform: DictConfig | dict | None = None,
         eval_transform: DictConfig | dict | None = None,
@@ -73,7 +74,8 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # detail the picture holds (it has 128 mel bands from top to bottom).
         self.resize_size = resize_size
         # named here so that sweeps and the hparams block reach them; the transform configs interpolate them
-        self.image_size, self.crop_scale, self.crop_width, self.eval_crops = image_size, crop_scale, crop_width, eval_crops
+        self.image_size, self.crop_scale, self.colormap = image_size, crop_scale, colormap
+        self.crop_width, self.eval_crops = crop_width, eval_crops
         # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
         self.batch_augment = [instantiate(augment) for augment in batch_augment or []]
         # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing

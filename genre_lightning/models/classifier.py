@@ -23,8 +23,9 @@ class GenreClassifier(pl.LightningModule):
         arch: str = "resnet50",
         weights: str | None = "imagenet",
         dropout: float = 0.5,
-        mean: tuple[float, float, float] = (0.485, 0.456, 0.406),
-        std: tuple[float, float, float] = (0.229, 0.224, 0.225),
+        mean: tuple[float, ...] = (0.485, 0.456, 0.406),
+        std: tuple[float, ...] = (0.229, 0.224, 0.225),
+        in_channels: int = 3,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         scheduler_interval: str = "epoch",
@@ -35,10 +36,15 @@ class GenreClassifier(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = build_resnet(arch, len(class_names), dropout, weights)
+        self.net = build_resnet(arch, len(class_names), dropout, weights, in_channels)
+        if not len(mean) == len(std) == in_channels:
+            raise UserError(
+                f"model.mean and model.std need one value per input channel "
+                f"(model.in_channels={in_channels}), got {list(mean)} and {list(std)}"
+            )
         # buffers, so they follow the module to its device and into exports
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1) * 255, persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255, persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255, persistent=False)
         # logits / temperature gives calibrated probabilities; fitted on the validation set after training
         # (training/calibration.py) and saved in the checkpoint, so prediction and export apply it
         self.register_buffer("temperature", torch.ones(()))

@@ -16,13 +16,21 @@ ARCHS = {
 
 
 def build_resnet(
-    arch: str = "resnet50", num_classes: int = 7, dropout: float = 0.5, weights: str | None = None
+    arch: str = "resnet50",
+    num_classes: int = 7,
+    dropout: float = 0.5,
+    weights: str | None = None,
+    in_channels: int = 3,
 ) -> nn.Module:
     """ResNet whose final layer is Dropout(dropout) -> Linear(features, num_classes).
 
     weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints
-    (downloaded there on first use); None starts from random weights.
+    (downloaded there on first use); None starts from random weights. in_channels=1 takes one
+    magnitude channel (data.colormap): the first convolution's ImageNet weights are summed over RGB,
+    which on a grey image computes what the RGB network computes on it.
     """
+    if in_channels not in (1, 3):
+        raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.colormap set)")
     if arch not in ARCHS:
         raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
     if weights not in (None, "imagenet"):
@@ -37,5 +45,10 @@ def build_resnet(
             f"download {imagenet.url} into {torch.hub.get_dir()}/checkpoints/{file}, "
             "or set model.weights=null"
         ) from None
+    if in_channels == 1:
+        rgb = net.conv1
+        net.conv1 = nn.Conv2d(1, rgb.out_channels, rgb.kernel_size, rgb.stride, rgb.padding, bias=False)
+        with torch.no_grad():
+            net.conv1.weight.copy_(rgb.weight.sum(dim=1, keepdim=True))
     net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(net.fc.in_features, num_classes))
     return net

@@ -1,0 +1,118 @@
+"""Train a recipe on a folder of genre spectrograms and print its accuracy as a markdown table.
+
+    python benchmarks/accuracy.py --folder ../shared/fma_small_dev                     # experiment=fma_small
+    python benchmarks/accuracy.py --folder data/spectrograms --experiment seed trainer=gpu
+    python benchmarks/accuracy.py --folder ../shared/fma_small_dev data.fold=0 trainer.max_epochs=5
+
+Runs `python train.py experiment=<experiment> data.root=<folder> [overrides]` into a new run folder
+(under logs/benchmarks/), then reads its cv_summary.json and per_genre.csv: per fold and for the fold
+ensemble the test accuracy, macro-F1 and expected calibration error (after temperature scaling), the
+per-genre F1 of the ensemble, the wall time, the hardware and the load average (other programs on the
+machine slow a run down, they do not change its accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from genre_lightning.constants import PER_GENRE_FILE, SUMMARY_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()}, {os.cpu_count()} CPU threads"
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        cpu = re.search(r"model name\s*:\s*(.*)", info.read_text()).group(1)
+    return f"{cpu}, {os.cpu_count()} CPU threads, no GPU"
+
+
+def table(summary: dict) -> str:
+    header = "| fold | test acc | test macro-F1 | test ECE (raw) | test ECE (calibrated) | temperature |"
+    rows = [header, "|---|---:|---:|---:|---:|---:|"]
+    for f in summary["folds"]:
+        rows.append(
+            f"| {f['fold']} | {f['test/acc']:.3f} | {f['test/f1']:.3f} | {f['test/ece']:.3f} "
+            f"| {f['test/ece_calibrated']:.3f} | {f['val/temperature']:.2f} |"
+        )
+    m = summary["metrics"]
+    rows.append(
+        f"| mean ± std | {m['test/acc_mean']:.3f} ± {m['test/acc_std']:.3f} "
+        f"| {m['test/f1_mean']:.3f} ± {m['test/f1_std']:.3f} "
+        f"| {m['test/ece_mean']:.3f} | {m['test/ece_calibrated_mean']:.3f} | |"
+    )
+    e = summary.get("ensemble")
+    if e:
+        cells = f"{e['test/acc']:.3f} | {e['test/f1']:.3f} | | {e['test/ece']:.3f}"
+        rows.append(f"| ensemble of {e['folds']} | {cells} | |")
+    return "\n".join(rows)
+
+
+def genre_table(run_dir: Path) -> str:
+    with open(run_dir / PER_GENRE_FILE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = ["| genre | precision | recall | F1 | test images |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| {r['genre']} | {float(r['precision']):.3f} | {float(r['recall']):.3f} "
+        f"| {float(r['f1']):.3f} | {r['support']} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folder", type=Path, required=True, help="genre folders of spectrogram images")
+    parser.add_argument(
+        "--experiment", default="fma_small", help="configs/experiment/<name>.yaml (default: fma_small)"
+    )
+    parser.add_argument("overrides", nargs="*", help="more train.py overrides, e.g. trainer=gpu data.fold=0")
+    args = parser.parse_args(argv)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    run_dir = ROOT / "logs" / "benchmarks" / f"{args.experiment}_{stamp}"
+    command = [
+        sys.executable, str(ROOT / "train.py"), f"experiment={args.experiment}",
+        f"data.root={args.folder.resolve()}", f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false",
+        *args.overrides,
+    ]  # fmt: skip
+    print("$", " ".join(command[1:]), flush=True)
+    load_start, start = os.getloadavg()[0], time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT)
+    minutes = (time.perf_counter() - start) / 60
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    print()
+    overrides = " ".join(args.overrides) or "none"
+    print(
+        f"**{args.experiment}** on `{args.folder}` ({len(summary['classes'])} genres), overrides: {overrides}"
+    )
+    print()
+    print(table(summary))
+    print()
+    if (run_dir / PER_GENRE_FILE).is_file():
+        print("Per genre (fold ensemble on the test set):")
+        print()
+        print(genre_table(run_dir))
+        print()
+    print(
+        f"Wall time {minutes:.1f} min on {hardware()} (torch {torch.__version__}); load average "
+        f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end. Run folder: {run_dir}"
+    )
+
+
+if __name__ == "__main__":
+    main()
