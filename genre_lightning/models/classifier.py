@@ -26,6 +26,8 @@ class GenreClassifier(pl.LightningModule):
         mean: tuple[float, ...] = (0.485, 0.456, 0.406),
         std: tuple[float, ...] = (0.229, 0.224, 0.225),
         in_channels: int = 3,
+        width: int = 64,
+        decay_norm_and_bias: bool = True,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         scheduler_interval: str = "epoch",
@@ -36,7 +38,7 @@ class GenreClassifier(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.net = build_resnet(arch, len(class_names), dropout, weights, in_channels)
+        self.net = build_resnet(arch, len(class_names), dropout, weights, in_channels, width)
         if not len(mean) == len(std) == in_channels:
             raise UserError(
                 f"model.mean and model.std need one value per input channel "
@@ -120,7 +122,15 @@ class GenreClassifier(pl.LightningModule):
         return self.probabilities(images)
 
     def configure_optimizers(self):
-        optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
+        params = self.parameters()
+        if not self.hparams.decay_norm_and_bias:
+            # weight decay only on weight matrices and kernels: shrinking BatchNorm scales and biases
+            # toward 0 fights normalisation instead of limiting capacity
+            matrices = [p for p in self.parameters() if p.ndim > 1]
+            vectors = [p for p in self.parameters() if p.ndim <= 1]
+            params = [{"params": matrices}, {"params": vectors, "weight_decay": 0.0}]
+        # partial: Hydra would turn the parameter groups (dicts of tensors) into configs
+        optimizer = instantiate(self.hparams.optimizer, _partial_=True)(params)
         if self.hparams.scheduler is None:
             return optimizer
         interval = self.hparams.scheduler_interval

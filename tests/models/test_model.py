@@ -130,3 +130,22 @@ def test_warmup_cosine_rises_then_decays_to_the_final_factor():
     assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
     assert all(a < b for a, b in zip(lrs[:9], lrs[1:10])) and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[-1] == pytest.approx(0.001, abs=1e-4)
+
+
+def test_width_narrows_every_stage_and_needs_random_weights():
+    net = build_resnet("resnet18", num_classes=8, weights=None, width=32)
+    assert net.conv1.out_channels == 32 and net.layer4[-1].conv2.out_channels == 256
+    assert net.fc[1].in_features == 256 and net(torch.rand(2, 3, 64, 48)).shape == (2, 8)
+    with pytest.raises(UserError, match="model.width=32: ImageNet weights exist for width 64 only"):
+        build_resnet("resnet18", weights="imagenet", width=32)
+
+
+def test_weight_decay_can_spare_norm_scales_and_biases():
+    optimizer_cfg = {"_target_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.05}
+    model = GenreClassifier(
+        ["a", "b"], arch="resnet18", weights=None, optimizer=optimizer_cfg, decay_norm_and_bias=False
+    )
+    decayed, spared = model.configure_optimizers().param_groups
+    assert decayed["weight_decay"] == 0.05 and all(p.ndim > 1 for p in decayed["params"])
+    assert spared["weight_decay"] == 0.0 and all(p.ndim == 1 for p in spared["params"])
+    assert len(decayed["params"]) + len(spared["params"]) == len(list(model.parameters()))
