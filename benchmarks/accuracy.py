@@ -57,7 +57,7 @@ def table(summary: dict) -> str:
         f"| {m['test/ece_mean']:.3f} | {m['test/ece_calibrated_mean']:.3f} | |"
     )
     e = summary.get("ensemble")
-    if e:
+    if e and e["folds"] > 1:
         cells = f"{e['test/acc']:.3f} | {e['test/f1']:.3f} | | {e['test/ece']:.3f}"
         rows.append(f"| ensemble of {e['folds']} | {cells} | |")
     return "\n".join(rows)
