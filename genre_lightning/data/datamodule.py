@@ -45,6 +45,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         resize_size: int = 256,
         crop_scale: float = 0.35,
         crop_width: int | None = None,
+        eval_width: int | None = None,
         eval_crops: int = 1,
         colormap: str | None = None,
         batch_augment: list | None = None,
@@ -75,7 +76,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.resize_size = resize_size
         # named here so that sweeps and the hparams block reach them; the transform configs interpolate them
         self.image_size, self.crop_scale, self.colormap = image_size, crop_scale, colormap
-        self.crop_width, self.eval_crops = crop_width, eval_crops
+        self.crop_width, self.eval_width, self.eval_crops = crop_width, eval_width, eval_crops
         # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
         self.batch_augment = [instantiate(augment) for augment in batch_augment or []]
         # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing

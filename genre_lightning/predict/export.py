@@ -46,7 +46,12 @@ def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) ->
             dynamo=False,
             input_names=["images"],
             output_names=["probabilities"],
-            dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+            # any height and width: eval transforms that keep an image's whole width give each source
+            # size its own; the network pools over whatever it gets
+            dynamic_axes={
+                "images": {0: "batch", example.ndim - 2: "height", example.ndim - 1: "width"},
+                "probabilities": {0: "batch"},
+            },
             opset_version=opset,
         )
         model = onnx.load(str(tmp))

@@ -40,8 +40,12 @@ def test_eval_crops_are_centred_or_evenly_spaced_for_test_time_augmentation():
     crops = TimeCrop(height=32, width=20, crops=3)(ramp())
     assert crops.shape == (3, 3, 32, 20)
     assert [int(c[0, 0, 0]) for c in crops] == [0, 30, 60]
+    whole = TimeCrop(height=16, width=None)(ramp())
+    assert whole.shape == (3, 16, 40), "no width: the whole clip, resized to the height"
     with pytest.raises(ValueError, match="crops must be at least 1"):
         TimeCrop(height=32, crops=0)
+    with pytest.raises(ValueError, match="crops=3 needs a crop width"):
+        TimeCrop(height=32, crops=3)
 
 
 def test_spec_augment_masks_whole_rows_and_columns_with_the_image_mean():

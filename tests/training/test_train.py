@@ -67,6 +67,29 @@ def test_seed_experiment_is_the_published_recipe(tmp_path):
     assert (cfg.model.arch, cfg.model.weights, cfg.model.dropout) == ("resnet50", "imagenet", 0.5)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size) == (14, 32)
     assert cfg.model.optimizer.lr == 0.01 and cfg.model.optimizer.momentum == 0.9
+    # the seed's schedule, transforms and checkpoint choice, whatever the other recipes add
+    assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.scheduler_interval == "epoch"
+    assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau") and cfg.model.label_smoothing == 0
+    assert cfg.data.train_transform.transforms[1]._target_.endswith("RandomResizedCrop")
+    assert cfg.data.batch_augment == [] and cfg.callbacks.model_checkpoint.monitor == "val/loss"
+
+
+def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(demo_root, tmp_path):
+    overrides = [
+        "experiment=fma_small", f"data.root={demo_root}", "data.image_size=64", "data.resize_size=64",
+        "data.crop_width=48", "data.num_folds=2", "data.batch_size=16", "data.num_workers=0",
+        "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    ]  # fmt: skip
+    cfg = compose_train(overrides, tmp_path / "run")
+    summary = train(cfg)
+    assert summary["ensemble"]["folds"] == 2
+    for fold in summary["folds"]:
+        ckpt = torch.load(tmp_path / "run" / fold["checkpoint"], map_location="cpu", weights_only=False)
+        assert ckpt["epoch"] == 1, "the last epoch's weights are kept"
+        crop = ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"][-1]
+        # evaluation sees the whole width (all the clip's time)
+        assert crop["_target_"].endswith("TimeCrop") and crop["width"] is None and crop["crops"] == 1
+        assert float(ckpt["state_dict"]["temperature"]) == pytest.approx(fold["val/temperature"])
 
 
 def test_datamodule_builds_from_config(tiny_cfg):
