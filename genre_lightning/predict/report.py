@@ -30,8 +30,9 @@ def top_k(prediction: Prediction, class_names: list[str], k: int) -> list[tuple[
 
 
 def clock(seconds: float) -> str:
-    """Seconds into a song as m:ss.s."""
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+    """Seconds into a song as m:ss, with tenths where they are not zero (1:05, 1:05.5)."""
+    minutes, tenths = divmod(round(seconds * 10), 600)
+    return f"{minutes}:{tenths // 10:02d}" + (f".{tenths % 10}" if tenths % 10 else "")
 
 
 def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dict]:

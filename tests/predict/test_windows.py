@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genre_lightning.predict.inference import Prediction, aggregate_windows
-from genre_lightning.predict.report import top_k
+from genre_lightning.predict.report import clock, top_k
 
 CLASSES = ["A", "B", "C"]
 WINDOWS = torch.tensor([[0.6, 0.3, 0.1], [0.1, 0.5, 0.4], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4]])
@@ -22,6 +22,11 @@ def test_mean_max_and_vote():
 def test_a_tied_vote_goes_to_the_genre_with_the_higher_mean():
     prediction = Prediction("song.wav", aggregate_windows(WINDOWS, "vote").tolist(), WINDOWS.tolist())
     assert top_k(prediction, CLASSES, 3) == [("B", 0.5), ("A", 0.5), ("C", 0.0)]
+
+
+@pytest.mark.parametrize("seconds, text", [(0, "0:00"), (6.0, "0:06"), (65.5, "1:05.5"), (599.96, "10:00")])
+def test_clock(seconds, text):
+    assert clock(seconds) == text
 
 
 @pytest.fixture
@@ -49,8 +54,8 @@ def test_windows_in_the_json_make_the_songs_answer(entry, trained_run, song, tmp
     assert song_probabilities.sum().item() == pytest.approx(1, abs=1e-5)
     # the screen table lists the windows below the song, by their times
     rows = [line.split()[0] for line in result.out.splitlines()[1:4]]
-    assert rows[0] == str(song) and result.out.splitlines()[2].split()[0] == "0:00.0-0:03.0"
-    assert "0:06.0-0:09.0" in result.out
+    assert rows[0] == str(song) and result.out.splitlines()[2].split()[0] == "0:00-0:03"
+    assert "0:06-0:09" in result.out
 
 
 def test_windows_in_the_csv_are_one_row_each_below_the_song(entry, trained_run, song, tmp_path):
@@ -75,7 +80,7 @@ def test_without_windows_nothing_changes(entry, trained_run, song, tmp_path):
     out = tmp_path / "song.csv"
     result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", f"output={out}")
     assert result.code == 0, result.err
-    assert "0:00.0" not in result.out
+    assert "0:00-0:03" not in result.out
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1 and "start" not in rows[0] and rows[0]["windows"] == "3"
