@@ -6,11 +6,10 @@ import json
 
 import httpx
 import pytest
+from conftest import APP_MAX_SECONDS, APP_MAX_UPLOAD_MB
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
-
-from tests.app.conftest import MAX_SECONDS, MAX_UPLOAD_MB
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +61,12 @@ def test_bad_input_gets_a_one_line_message_and_the_app_keeps_serving(client, tmp
     (tmp_path / "broken.wav").write_bytes(b"RIFF but not a song")
     (tmp_path / "broken.jpg").write_bytes(b"not a picture")
     (tmp_path / "notes.txt").write_text("not music")
-    write_song(tmp_path / "long.flac", seconds=MAX_SECONDS + 3)
+    write_song(tmp_path / "long.flac", seconds=APP_MAX_SECONDS + 3)
     expected = {
         "broken.wav": "broken.wav: cannot decode audio (unrecognised or corrupt file",
         "broken.jpg": "broken.jpg: cannot read the image",
         "notes.txt": "notes.txt: not a song or a spectrogram image; use a wav, flac, ogg, mp3, jpg",
-        "long.flac": f"long.flac: 15 s of audio, longer than the app takes ({MAX_SECONDS} s)",
+        "long.flac": f"long.flac: 15 s of audio, longer than the app takes ({APP_MAX_SECONDS} s)",
     }
     for name, message in expected.items():
         with pytest.raises(AppError) as info:
@@ -80,6 +79,6 @@ def test_bad_input_gets_a_one_line_message_and_the_app_keeps_serving(client, tmp
 
 
 def test_an_upload_over_the_limit_is_refused_by_the_server(served):
-    big = b"\x00" * (MAX_UPLOAD_MB * 1024 * 1024 + 1)
+    big = b"\x00" * (APP_MAX_UPLOAD_MB * 1024 * 1024 + 1)
     response = httpx.post(f"{served.url}gradio_api/upload", files={"files": ("big.wav", big)})
     assert response.status_code == 413, response.text

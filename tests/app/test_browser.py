@@ -1,5 +1,5 @@
-"""The page in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) drops in a bad
-file and a song, as a user would, and reads what the page shows.
+"""The page in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) picks an example,
+drops in a bad file and a song, as a user would, and reads what the page shows.
 
 Skipped, with the reason, where Playwright or Chromium is missing; .ci/run installs Chromium.
 """
@@ -42,7 +42,7 @@ def browser():
         browser.close()
 
 
-def test_a_song_dropped_in_the_page_shows_its_top_genre(browser, served, tmp_path, write_song):
+def test_an_example_a_bad_file_and_a_song_in_the_page(browser, served, tmp_path, write_song):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF but not a song")
     song = write_song(tmp_path / "punk.wav", seconds=9.0, genre="Punk")
@@ -61,14 +61,17 @@ def test_a_song_dropped_in_the_page_shows_its_top_genre(browser, served, tmp_pat
     )
     page.goto(served.url)
 
+    page.get_by_text("punk.jpg", exact=True).click()  # from the examples row
+    page.get_by_text("a spectrogram image: one picture").wait_for(timeout=WAIT_MS)
+
+    page.get_by_label("Clear").first.click()
     page.set_input_files("input[type=file]", str(broken))
     page.get_by_text("broken.wav: cannot decode audio").wait_for(timeout=WAIT_MS)
 
     page.get_by_label("Clear").first.click()
     page.set_input_files("input[type=file]", str(song))
-    heading = page.wait_for_selector("#top-genre h2", timeout=WAIT_MS)
-    assert heading.inner_text() == f"{genre} · {probability:.1%}"
     page.get_by_text("3 windows over 0:09 of audio").wait_for(timeout=WAIT_MS)
+    assert page.inner_text("#top-genre h2") == f"{genre} · {probability:.1%}"
     screenshot = tmp_path / "app.png"
     page.screenshot(path=screenshot, full_page=True)
     print(f"screenshot: {screenshot}")
