@@ -159,7 +159,10 @@ def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_
         assert start.hparams["dropout"].number_value == pytest.approx(cfg.model.dropout)
         assert start.hparams["fold"].number_value == 0 and start.hparams["arch"].string_value == "resnet18"
         experiment = HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
-        assert {f"final/{name}" for name in METRICS} == {info.name.tag for info in experiment.metric_infos}
+        # the fold's metrics and its calibration (temperature, ECE before and after) side by side
+        calibration = ("val/temperature", "val/ece", "val/ece_calibrated", "test/ece", "test/ece_calibrated")
+        expected = {f"final/{name}" for name in (*METRICS, *calibration, "test/nll_calibrated")}
+        assert expected == {info.name.tag for info in experiment.metric_infos}
 
     # trials differ in more than the fold: they are not one cross-validation run
     with pytest.raises(UserError, match=r"differ in \['model.optimizer.lr'"):
