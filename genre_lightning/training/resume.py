@@ -121,9 +121,9 @@ def hint_on_stop(run_dir: Path, writer: bool) -> Iterator[None]:
 
 
 class RandomState(pl.Callback):
-    """The random generators' states in every checkpoint; a fold continued from one restores them when
-    training starts (after Lightning's sanity check, which draws from them), so it goes on drawing the
-    crops and shuffles it would have drawn."""
+    """The random generators' states in every checkpoint. A fold continued from one gets them back before
+    its training loop draws its first shuffle, so it draws the shuffles, crops and dropout masks the run
+    would have drawn had it not stopped."""
 
     def __init__(self):
         self.restored: dict | None = None
@@ -140,14 +140,21 @@ class RandomState(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.restored = state_dict
+        _set_random_state(state_dict)
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning's sanity check runs between the restore and training, and draws from the generators
+        if self.restored is not None:
+            _set_random_state(self.restored)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.restored is None:
-            return
-        state, self.restored = self.restored, None
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        kind, keys, position, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-        random.setstate(state["python"])
+        self.restored = None
+
+
+def _set_random_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(state["python"])

@@ -8,10 +8,13 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TINY
+import torch
+from conftest import ROOT, TINY, compose_train
+from omegaconf import open_dict
 
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import find_checkpoints
+from genre_lightning.training.kfold import train
 
 # 8 images per genre: 2 held out, 3 per fold
 SMALL = [*TINY, "data.max_per_class=8", "data.batch_size=8"]
@@ -106,3 +109,25 @@ def test_a_stopped_run_prints_the_command_that_finishes_it(demo_root, tmp_path, 
     code, out = finish(proc)
     assert code == status, out[-3000:]
     assert f"stopped; finish this run with: python train.py resume={run}" in out
+
+
+def test_a_fold_continued_from_its_last_checkpoint_ends_as_if_never_stopped(demo_root, tmp_path):
+    """Weights, optimizer, scheduler, epoch and the random generators (shuffles, crops, dropout) come
+    back from last.ckpt: the continued fold ends bit-identical to one that ran through (fp32)."""
+    common = [*SMALL, f"data.root={demo_root}", "data.fold=0", "trainer.precision=32-true"]
+    train(compose_train([*common, "trainer.max_epochs=2"], tmp_path / "through"))
+    stopped = tmp_path / "stopped"
+    train(compose_train([*common, "trainer.max_epochs=1"], stopped))
+    # as if killed after the first epoch's checkpoint, before the fold's result was written
+    (stopped / "fold_0" / "result.json").unlink()
+    cfg = compose_train([*common, "trainer.max_epochs=2"], stopped)
+    with open_dict(cfg):
+        cfg.resume = str(stopped)
+    assert train(cfg)["folds"][0]["epochs"] == 2
+
+    def weights(run):
+        return torch.load(run / "fold_0" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+    through, continued = weights(tmp_path / "through"), weights(stopped)
+    assert through.keys() == continued.keys()
+    assert all(torch.equal(through[name], continued[name]) for name in through)
