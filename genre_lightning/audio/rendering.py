@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, windows
+from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, window_spans
 from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
@@ -24,6 +24,15 @@ PUBLISHED_JPEG_QUALITY = 75
 PUBLISHED_WINDOW_SECONDS = 30.0
 # What demo.dataset.make_demo_dataset saves its images with (its marker does not record it).
 DEMO_JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class SongWindow:
+    """One image of a song: the JPEG and where its audio starts and ends in the song, in seconds."""
+
+    start: float
+    end: float
+    jpeg: bytes
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,13 @@ class Rendering:
             raise ValueError(f"unknown rendering keys: {', '.join(map(str, unknown))}")
         return cls(**{**d, "spec": SpectrogramSpec.from_dict(d.get("spec", {}))})
 
-    def render_file(self, path: str | os.PathLike) -> list[bytes]:
+    def render_file(self, path: str | os.PathLike) -> list[SongWindow]:
         """One JPEG per window of the audio file; raises AudioError for a file that cannot be decoded."""
-        audio = load_audio(path, self.spec.sample_rate)
+        rate = self.spec.sample_rate
+        audio = load_audio(path, rate)
         return [
-            self.encode(part)
-            for part in windows(audio, self.spec.sample_rate, self.window_seconds, self.hop_seconds)
+            SongWindow(start / rate, end / rate, self.encode(audio[start:end]))
+            for start, end in window_spans(len(audio), rate, self.window_seconds, self.hop_seconds)
         ]
 
     def encode(self, audio) -> bytes:

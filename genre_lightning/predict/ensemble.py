@@ -129,13 +129,17 @@ class Ensemble:
             raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
         return self.transform(load_image(path, self.min_size, self.max_image_pixels))
 
-    def preprocess_audio(self, path: str | os.PathLike, rendering: Rendering) -> list[torch.Tensor]:
+    def preprocess_audio(
+        self, path: str | os.PathLike, rendering: Rendering
+    ) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
         """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder
-        writes."""
-        return [
-            self.transform(load_image(io.BytesIO(jpeg), self.min_size, self.max_image_pixels))
-            for jpeg in rendering.render_file(path)
+        writes, and each window's start and end in the song (seconds)."""
+        windows = rendering.render_file(path)
+        images = [
+            self.transform(load_image(io.BytesIO(window.jpeg), self.min_size, self.max_image_pixels))
+            for window in windows
         ]
+        return images, [(window.start, window.end) for window in windows]
 
     def rendering(self, overrides: dict | None = None) -> tuple[Rendering, bool]:
         """How to turn songs into this model's images: as recorded at training time (else the published
