@@ -29,14 +29,15 @@ def logits_and_labels(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(logits), torch.cat(labels)
 
 
-def calibrate_fold(model, datamodule, checkpoint: Path, test: bool = True) -> dict:
+def calibrate_fold(model, datamodule, checkpoint: Path, test: bool = True, write: bool = True) -> dict:
     """Fit the temperature on the fold's validation set and store it in ``checkpoint`` (and the model);
     with ``test``, score the test set before and after, and save its calibrated probabilities beside the
-    checkpoint's folder for the ensemble. Returns the metrics for the fold's summary row."""
+    checkpoint's folder for the ensemble (files only with ``write``). Returns the fold's summary metrics."""
     val_logits, val_labels = logits_and_labels(model, datamodule.val_dataloader())
     temperature = fit_temperature(val_logits, val_labels)
     model.temperature.fill_(temperature)
-    store_temperature(checkpoint, temperature)
+    if write:
+        store_temperature(checkpoint, temperature)
     result = {
         "val/temperature": temperature,
         "val/ece": scores(val_logits.softmax(dim=-1), val_labels)["ece"],
@@ -53,10 +54,11 @@ def calibrate_fold(model, datamodule, checkpoint: Path, test: bool = True) -> di
                 "test/nll_calibrated": after["nll"],
             }
         )
-        files = [path for path, _ in datamodule.split.test]
-        saved = {"files": files, "labels": test_labels, "probabilities": calibrated}
-        with atomic_path(checkpoint.parent.parent / TEST_PROBABILITIES_FILE) as tmp:
-            torch.save(saved, tmp)
+        if write:
+            files = [path for path, _ in datamodule.split.test]
+            saved = {"files": files, "labels": test_labels, "probabilities": calibrated}
+            with atomic_path(checkpoint.parent.parent / TEST_PROBABILITIES_FILE) as tmp:
+                torch.save(saved, tmp)
     return result
 
 
