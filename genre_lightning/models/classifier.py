@@ -5,10 +5,12 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from genre_lightning.errors import UserError
 from genre_lightning.models.resnet import build_resnet
 
 
@@ -93,12 +95,33 @@ class GenreClassifier(pl.LightningModule):
         return self(images).float().softmax(dim=-1)
 
     def configure_optimizers(self):
-        optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
-        if self.hparams.scheduler is None:
-            return optimizer
-        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer)
-        # Lightning steps ReduceLROnPlateau on `monitor` after every validation epoch.
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"},
-        }
+        return optimization(
+            self.parameters(), self.hparams.optimizer, self.hparams.scheduler, self.hparams.monitor
+        )
+
+
+def optimization(params, optimizer: dict, scheduler: dict | None, monitor: str = "val/loss"):
+    """The optimizer (and scheduler) built from their configs, as configure_optimizers returns them.
+
+    A value they reject (a negative lr, a factor of 2...) is a UserError naming model.optimizer or
+    model.scheduler; training checks the configs this way before it starts (genre_lightning.training.checks).
+    """
+    built = _build("model.optimizer", optimizer, params=params)
+    if scheduler is None:
+        return built
+    # Lightning steps ReduceLROnPlateau on `monitor` after every validation epoch.
+    lr_scheduler = _build("model.scheduler", scheduler, optimizer=built)
+    return {
+        "optimizer": built,
+        "lr_scheduler": {"scheduler": lr_scheduler, "monitor": monitor, "interval": "epoch"},
+    }
+
+
+def _build(key: str, cfg: dict, **kwargs):
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        reason = err.__cause__ if err.__cause__ is not None else err
+        raise UserError(
+            f"{key}: {cfg['_target_']} refuses these settings ({reason}); change {key}.*"
+        ) from None

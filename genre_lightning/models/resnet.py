@@ -15,6 +15,14 @@ ARCHS = {
 }
 
 
+def check_arch(arch: str, weights: str | None) -> None:
+    """Fail on an architecture or weights name that build_resnet does not know."""
+    if arch not in ARCHS:
+        raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
+    if weights not in (None, "imagenet"):
+        raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+
+
 def build_resnet(
     arch: str = "resnet50", num_classes: int = 7, dropout: float = 0.5, weights: str | None = None
 ) -> nn.Module:
@@ -23,10 +31,7 @@ def build_resnet(
     weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints
     (downloaded there on first use); None starts from random weights.
     """
-    if arch not in ARCHS:
-        raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
-    if weights not in (None, "imagenet"):
-        raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+    check_arch(arch, weights)
     factory, imagenet = ARCHS[arch]
     try:
         net = factory(weights=imagenet if weights == "imagenet" else None)

@@ -18,6 +18,7 @@ from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
 from genre_lightning.training.callbacks import log_hparams
+from genre_lightning.training.checks import check_config
 from genre_lightning.training.summary import format_summary, summarize
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def train(cfg: DictConfig) -> dict:
     fit, with the same arguments and run folder) and all return the same synced metrics; only
     rank 0 writes files.
     """
+    check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     writer = rank_zero_only.rank == 0
     if writer and (run_dir / SPLIT_FILE).exists():
