@@ -65,19 +65,43 @@ class AudioError(UserError):
     """An audio file that cannot be used; the message is one line naming the file and the fix."""
 
 
+def _is_audio_header(head: bytes) -> bool:
+    """Whether a file's first 4 bytes start a wav, flac, ogg or mp3 file (an ID3 tag or an MPEG frame)."""
+    if head.startswith((b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3")):
+        return True
+    # an MPEG audio frame header: 11 sync bits, then a version, layer, bitrate and sample rate that exist
+    return (
+        len(head) == 4
+        and head[0] == 0xFF
+        and head[1] & 0xE0 == 0xE0
+        and (head[1] >> 3) & 3 != 1
+        and (head[1] >> 1) & 3 != 0
+        and head[2] >> 4 != 0xF
+        and (head[2] >> 2) & 3 != 3
+    )
+
+
 def load_audio(path, sample_rate: int) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate``."""
     if not Path(path).is_file():
         raise AudioError(f"{path}: cannot decode audio (no such file); supported: wav, flac, ogg, mp3")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not _is_audio_header(head):
+        # Checked first: libsndfile hands an unknown file named .mp3 to mpg123, which prints its attempts
+        # to find a frame on stderr, and then reports that the file does not exist.
+        raise AudioError(
+            f"{path}: not an audio file ({'empty' if not head else 'no wav, flac, ogg or mp3 header'}); "
+            "supported: wav, flac, ogg, mp3"
+        )
     try:
         data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as e:  # LibsndfileError is a RuntimeError
-        # libsndfile's own wording can span lines and, for an unknown format, blames the file's existence.
+        # libsndfile's own wording can span lines, and for a damaged mp3 blames the file's existence.
         reason = " ".join(str(e).split())
-        raise AudioError(
-            f"{path}: cannot decode audio (unrecognised or corrupt file; libsndfile: {reason}); "
-            "supported: wav, flac, ogg, mp3"
-        ) from None
+        if "does not exist" in reason:
+            reason = "truncated or damaged"
+        raise AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3") from None
     if data.size == 0:
         raise AudioError(
             f"{path}: cannot decode audio (file holds no samples); supported: wav, flac, ogg, mp3"
