@@ -5,7 +5,8 @@
     python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
     python predict.py ckpt=latest export=model.onnx
 
-Exit status: 0 when every file was predicted, 1 when some could not be read, 2 for a usage error.
+Exit status: 0 when every file was predicted (also when some got a warning), 1 when some could not be read,
+2 for a usage error.
 """
 
 import sys
@@ -18,7 +19,12 @@ from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 from genre_lightning.predict.export import export_onnx
 from genre_lightning.predict.inference import input_files, predict_files
-from genre_lightning.predict.report import check_options, format_predictions, write_predictions
+from genre_lightning.predict.report import (
+    check_options,
+    format_predictions,
+    format_warnings,
+    write_predictions,
+)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
@@ -29,7 +35,7 @@ def main(cfg: DictConfig) -> None:
         raise UserError(
             "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
         )
-    check_options(cfg.output, cfg.top_k)
+    check_options(cfg.output, cfg.top_k, cfg.overwrite)
     ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
     if cfg.export:
         print(f"exported {export_onnx(ensemble, cfg.export)}")
@@ -54,6 +60,8 @@ def main(cfg: DictConfig) -> None:
         return
     predictions = predict_files(ensemble, files, load, cfg.batch_size)
     print(format_predictions(predictions, ensemble.class_names, cfg.top_k))
+    for line in format_warnings(predictions):
+        print(line, file=sys.stderr)
     if cfg.output:
         print(
             "wrote",

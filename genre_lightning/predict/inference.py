@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from genre_lightning.audio.spectrogram import AudioError
-from genre_lightning.errors import UserError
+from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.predict.ensemble import Ensemble
 
 
@@ -23,6 +24,8 @@ class Prediction:
     probabilities: list[float] | None = None
     windows: int = 0
     error: str | None = None
+    # why the result is doubtful (the InputWarnings raised while reading the file)
+    warnings: list[str] = field(default_factory=list)
 
 
 def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...]) -> list[Path]:
@@ -67,12 +70,23 @@ def predict_files(
     for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
         prediction = Prediction(str(path))
         predictions.append(prediction)
-        try:
-            pending.append((prediction, load(path)))
-        except (UserError, AudioError) as err:
-            prediction.error = str(err)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            try:
+                pending.append((prediction, load(path)))
+            except (UserError, AudioError) as err:
+                prediction.error = str(err)
+        prediction.warnings = input_warnings(caught)
         if sum(len(windows) for _, windows in pending) >= batch_size:
             flush()
     if pending:
         flush()
     return predictions
+
+
+def input_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The messages of the InputWarnings among ``caught``; any other warning is shown as usual."""
+    for w in caught:
+        if not issubclass(w.category, InputWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
