@@ -121,7 +121,5 @@ def _build(key: str, cfg: dict, **kwargs):
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as err:
-        reason = err.__cause__ if err.__cause__ is not None else err
-        raise UserError(
-            f"{key}: {cfg['_target_']} refuses these settings ({reason}); change {key}.*"
-        ) from None
+        reason = " ".join(str(err.__cause__ if err.__cause__ is not None else err).split())
+        raise UserError(f"{key}: cannot build {cfg.get('_target_')} ({reason}); fix {key}.*") from None
