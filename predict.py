@@ -2,6 +2,7 @@
 
     python predict.py ckpt=latest image=song.jpg                 # newest finished run, folds ensembled
     python predict.py ckpt=logs/train/runs/<run> audio=music/ top_k=3 output=preds.csv
+    python predict.py ckpt=latest audio=song.mp3 windows=true aggregate=vote output=song.json
     python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
     python predict.py ckpt=latest export=model.onnx
 
@@ -18,7 +19,13 @@ from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 from genre_lightning.predict.export import export_onnx
-from genre_lightning.predict.inference import input_files, predict_files
+from genre_lightning.predict.inference import (
+    check_aggregate,
+    file_loader,
+    input_files,
+    predict_files,
+    song_rendering,
+)
 from genre_lightning.predict.report import (
     check_options,
     format_predictions,
@@ -36,37 +43,34 @@ def main(cfg: DictConfig) -> None:
             "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
         )
     check_options(cfg.output, cfg.top_k, cfg.overwrite)
+    check_aggregate(cfg.aggregate)
     ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
     if cfg.export:
         print(f"exported {export_onnx(ensemble, cfg.export)}")
     if cfg.image is not None:
-        files, load = (
-            input_files(cfg.image, "image", IMAGE_EXTENSIONS),
-            lambda path: [ensemble.preprocess(path)],
-        )
+        files, rendering = input_files(cfg.image, "image", IMAGE_EXTENSIONS), None
     elif cfg.audio is not None:
-        rendering, recorded = ensemble.rendering(OmegaConf.to_container(cfg.rendering))
-        if not recorded:
-            print(
-                "warning: the checkpoint does not record how its images were rendered; assuming the "
-                "published data's (1984x1478 log-mel, 30 s windows); set rendering.* to change it",
-                file=sys.stderr,
-            )
-        files, load = (
-            input_files(cfg.audio, "audio", AUDIO_EXTENSIONS),
-            lambda path: ensemble.preprocess_audio(path, rendering),
-        )
+        rendering = song_rendering(ensemble, OmegaConf.to_container(cfg.rendering))
+        files = input_files(cfg.audio, "audio", AUDIO_EXTENSIONS)
     else:
         return
-    predictions = predict_files(ensemble, files, load, cfg.batch_size)
-    print(format_predictions(predictions, ensemble.class_names, cfg.top_k))
+    predictions = predict_files(
+        ensemble, files, file_loader(ensemble, rendering), cfg.batch_size, cfg.aggregate
+    )
+    print(format_predictions(predictions, ensemble.class_names, cfg.top_k, cfg.windows))
     for line in format_warnings(predictions):
         print(line, file=sys.stderr)
     if cfg.output:
-        print(
-            "wrote",
-            write_predictions(cfg.output, predictions, ensemble.class_names, cfg.top_k, ensemble.checkpoints),
+        written = write_predictions(
+            cfg.output,
+            predictions,
+            ensemble.class_names,
+            cfg.top_k,
+            ensemble.checkpoints,
+            cfg.windows,
+            cfg.aggregate,
         )
+        print("wrote", written)
     if any(p.error for p in predictions):
         raise SystemExit(1)
 

@@ -126,3 +126,33 @@ def write_song():
         return path
 
     return write
+
+
+# the app's limits in the tests of tests/app: small, so that the tests can cross them cheaply
+APP_MAX_SECONDS = 12
+APP_MAX_UPLOAD_MB = 1
+
+
+@dataclass
+class Served:
+    url: str
+    classifier: object  # genre_lightning.app.classify.FileClassifier
+
+
+@pytest.fixture(scope="session")
+def served(trained_run, tmp_path_factory):
+    """The app on this machine (the tiny trained run), for the API and browser tests."""
+    from genre_lightning.app.classify import FileClassifier
+    from genre_lightning.app.examples import make_examples
+    from genre_lightning.app.page import build_page, launch
+    from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+    from genre_lightning.predict.inference import song_rendering
+
+    ensemble = Ensemble(find_checkpoints(trained_run, trained_run.parent))
+    classifier = FileClassifier(ensemble, song_rendering(ensemble), max_seconds=APP_MAX_SECONDS)
+    folder = tmp_path_factory.mktemp("examples")
+    page = build_page(classifier, make_examples(folder, classifier.rendering))
+    # port=None: the first free one from 7860, so parallel sessions on one machine do not collide
+    url = launch(page, port=None, max_upload_mb=APP_MAX_UPLOAD_MB, allowed_paths=[folder], block=False)
+    yield Served(url, classifier)
+    page.close()

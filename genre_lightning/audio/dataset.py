@@ -173,8 +173,8 @@ def render_song(song: Song, out: Path, rendering: Rendering) -> tuple[Song, list
     names = (
         [f"{song.name}.jpg"] if len(images) == 1 else [f"{song.name}-{k:03d}.jpg" for k in range(len(images))]
     )
-    for name, data in zip(names, images):
-        write_bytes(out / song.genre / name, data)
+    for name, image in zip(names, images):
+        write_bytes(out / song.genre / name, image.jpeg)
     return song, names
 
 

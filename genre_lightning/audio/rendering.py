@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, windows
+from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, window_spans
 from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
@@ -30,6 +30,15 @@ DEMO_JPEG_QUALITY = 90
 SHORT_WINDOW_SHARE = 0.9
 # ...or quieter than this RMS level in dB below full scale: silence to the ear.
 SILENCE_DBFS = -60.0
+
+
+@dataclass(frozen=True)
+class SongWindow:
+    """One image of a song: the JPEG and where its audio starts and ends in the song, in seconds."""
+
+    start: float
+    end: float
+    jpeg: bytes
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Rendering:
             raise ValueError(f"unknown rendering keys: {', '.join(map(str, unknown))}")
         return cls(**{**d, "spec": SpectrogramSpec.from_dict(d.get("spec", {}))})
 
-    def render_file(self, path: str | os.PathLike) -> list[bytes]:
+    def render_file(self, path: str | os.PathLike) -> list[SongWindow]:
         """One JPEG per window of the audio file; raises AudioError for a file that cannot be decoded."""
         return self.render(self.load(path))
 
@@ -79,11 +88,12 @@ class Rendering:
         """The audio file as mono samples at the spectrogram's rate; AudioError if it cannot be decoded."""
         return load_audio(path, self.spec.sample_rate)
 
-    def render(self, audio: np.ndarray) -> list[bytes]:
+    def render(self, audio: np.ndarray) -> list[SongWindow]:
         """One JPEG per window of mono audio at the spectrogram's rate."""
+        rate = self.spec.sample_rate
         return [
-            self.encode(part)
-            for part in windows(audio, self.spec.sample_rate, self.window_seconds, self.hop_seconds)
+            SongWindow(start / rate, end / rate, self.encode(audio[start:end]))
+            for start, end in window_spans(len(audio), rate, self.window_seconds, self.hop_seconds)
         ]
 
     def doubts(self, audio: np.ndarray) -> list[str]:

@@ -65,6 +65,10 @@ class AudioError(UserError):
     """An audio file that cannot be used; the message is one line naming the file and the fix."""
 
 
+def _undecodable(path, reason: str) -> AudioError:
+    return AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3")
+
+
 def _is_audio_header(head: bytes) -> bool:
     """Whether a file's first 4 bytes start a wav, flac, ogg or mp3 file (an ID3 tag or an MPEG frame)."""
     if head.startswith((b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3")):
@@ -81,10 +85,10 @@ def _is_audio_header(head: bytes) -> bool:
     )
 
 
-def load_audio(path, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate``."""
+def _libsndfile(path, call):
+    """``call()`` with libsndfile's errors as one-line AudioErrors naming ``path``."""
     if not Path(path).is_file():
-        raise AudioError(f"{path}: cannot decode audio (no such file); supported: wav, flac, ogg, mp3")
+        raise _undecodable(path, "no such file")
     with open(path, "rb") as file:
         head = file.read(4)
     if not _is_audio_header(head):
@@ -95,17 +99,25 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
             "supported: wav, flac, ogg, mp3"
         )
     try:
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        return call()
     except (RuntimeError, OSError) as e:  # LibsndfileError is a RuntimeError
         # libsndfile's own wording can span lines, and for a damaged mp3 blames the file's existence.
         reason = " ".join(str(e).split())
         if "does not exist" in reason:
-            reason = "truncated or damaged"
-        raise AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3") from None
+            raise _undecodable(path, "truncated or damaged") from None
+        raise _undecodable(path, f"unrecognised or corrupt file; libsndfile: {reason}") from None
+
+
+def audio_seconds(path) -> float:
+    """The length of an audio file, read from its header (the samples are not decoded)."""
+    return _libsndfile(path, lambda: sf.info(str(path)).duration)
+
+
+def load_audio(path, sample_rate: int) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate``."""
+    data, file_rate = _libsndfile(path, lambda: sf.read(str(path), dtype="float32", always_2d=True))
     if data.size == 0:
-        raise AudioError(
-            f"{path}: cannot decode audio (file holds no samples); supported: wav, flac, ogg, mp3"
-        )
+        raise _undecodable(path, "file holds no samples")
     audio = data.mean(axis=1)
     if file_rate != sample_rate:
         g = math.gcd(int(file_rate), int(sample_rate))
@@ -217,36 +229,38 @@ def render(audio: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
     return to_image(log_mel(audio, spec), spec)
 
 
-def windows(
-    audio: np.ndarray, sample_rate: int, window_seconds: float | None, hop_seconds: float | None = None
-) -> list[np.ndarray]:
-    """Cut ``audio`` into windows of ``window_seconds`` every ``hop_seconds`` (default: back to back).
+def window_spans(
+    length: int, sample_rate: int, window_seconds: float | None, hop_seconds: float | None = None
+) -> list[tuple[int, int]]:
+    """Where to cut ``length`` samples into windows of ``window_seconds`` every ``hop_seconds`` (default: back
+    to back): (start, end) sample indices.
 
     ``None`` keeps the whole clip. A clip shorter than a window stays one (shorter) window. After the full
     windows, one shorter trailing window is added only if at least half a window of audio is still uncovered.
     """
     if window_seconds is None:
-        return [audio]
+        return [(0, length)]
     hop_seconds = window_seconds if hop_seconds is None else hop_seconds
     if window_seconds <= 0 or hop_seconds <= 0:
         raise ValueError(f"window and hop must be positive seconds, got {window_seconds} and {hop_seconds}")
     win = max(1, round(window_seconds * sample_rate))
     hop = max(1, round(hop_seconds * sample_rate))
-    if len(audio) <= win:
-        return [audio]
-    starts = list(range(0, len(audio) - win + 1, hop))
-    if len(audio) - (starts[-1] + win) >= win / 2:
+    if length <= win:
+        return [(0, length)]
+    starts = list(range(0, length - win + 1, hop))
+    if length - (starts[-1] + win) >= win / 2:
         starts.append(starts[-1] + hop)
-    return [audio[s : s + win] for s in starts]
+    return [(start, min(start + win, length)) for start in starts]
 
 
 __all__ = [
     "AudioError",
     "SpectrogramSpec",
+    "audio_seconds",
     "load_audio",
     "log_mel",
     "mel_filterbank",
     "render",
     "to_image",
-    "windows",
+    "window_spans",
 ]

@@ -136,15 +136,18 @@ class Ensemble:
             )
         return self.transform(image)
 
-    def preprocess_audio(self, path: str | os.PathLike, rendering: Rendering) -> list[torch.Tensor]:
+    def preprocess_audio(
+        self, path: str | os.PathLike, rendering: Rendering
+    ) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
         """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder
-        writes; an InputWarning for audio shorter than a window or silent."""
+        writes, and each window's start and end in the song (seconds); an InputWarning for audio shorter
+        than a window or silent."""
         audio = rendering.load(path)
         for doubt in rendering.doubts(audio):
             warnings.warn(doubt, InputWarning, stacklevel=2)
-        return [
-            self.transform(load_image(io.BytesIO(jpeg), self.min_size)) for jpeg in rendering.render(audio)
-        ]
+        windows = rendering.render(audio)
+        images = [self.transform(load_image(io.BytesIO(window.jpeg), self.min_size)) for window in windows]
+        return images, [(window.start, window.end) for window in windows]
 
     def rendering(self, overrides: dict | None = None) -> tuple[Rendering, bool]:
         """How to turn songs into this model's images: as recorded at training time (else the published

@@ -1,8 +1,10 @@
-"""Files in, one prediction per file out: batched inference over images and songs' windows."""
+"""Files in, one prediction per file out: batched inference over images and songs' windows, and how a
+song's windows make its answer."""
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,21 +13,39 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.predict.ensemble import Ensemble
 
+# a window's start and end in its song, seconds
+Span = tuple[float, float]
+# what reading a file gives: its images, and for a song each window's span (None for an image)
+Loaded = tuple[list[torch.Tensor], list[Span] | None]
+
+# How a song's answer is made from its windows' probabilities: their mean; each genre's highest window
+# (scaled to sum to 1), which lets a genre heard in one part of the song count fully; or the share of
+# windows that rank the genre first.
+AGGREGATES = ("mean", "max", "vote")
+
 
 @dataclass
 class Prediction:
-    """One input file's result: class probabilities (averaged over its windows), or why it failed."""
+    """One input file's result: class probabilities (its windows' aggregated) and each window's, or why it
+    failed."""
 
     file: str
     probabilities: list[float] | None = None
-    windows: int = 0
+    window_probabilities: list[list[float]] = field(default_factory=list)
+    # songs only: where each window starts and ends
+    spans: list[Span] | None = None
     error: str | None = None
     # why the result is doubtful (the InputWarnings raised while reading the file)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def windows(self) -> int:
+        return len(self.window_probabilities)
 
 
 def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...]) -> list[Path]:
@@ -50,21 +70,64 @@ def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...])
     raise UserError(f"{path}: {kind} not found; pass {kind}=<file or folder>")
 
 
+def file_loader(ensemble: Ensemble, rendering: Rendering | None) -> Callable[[Path], Loaded]:
+    """How to read a file: a spectrogram image as one image, or (given how to render it) a song as its
+    windows."""
+    if rendering is None:
+        return lambda path: ([ensemble.preprocess(path)], None)
+    return lambda path: ensemble.preprocess_audio(path, rendering)
+
+
+def song_rendering(ensemble: Ensemble, overrides: dict | None = None) -> Rendering:
+    """How songs become this model's images (see Ensemble.rendering); warns when the checkpoint does not
+    record it."""
+    rendering, recorded = ensemble.rendering(overrides)
+    if not recorded:
+        print(
+            "warning: the checkpoint does not record how its images were rendered; assuming the "
+            "published data's (1984x1478 log-mel, 30 s windows); set rendering.* to change it",
+            file=sys.stderr,
+        )
+    return rendering
+
+
+def check_aggregate(aggregate: str) -> None:
+    if aggregate not in AGGREGATES:
+        raise UserError(f"aggregate={aggregate}: unknown; use {', '.join(AGGREGATES)}")
+
+
+def aggregate_windows(windows: torch.Tensor, aggregate: str = "mean") -> torch.Tensor:
+    """A song's class probabilities from its windows' (windows x classes), as ``aggregate`` says."""
+    check_aggregate(aggregate)
+    if aggregate == "max":
+        peak = windows.max(dim=0).values
+        return peak / peak.sum()
+    if aggregate == "vote":
+        return torch.bincount(windows.argmax(dim=1), minlength=windows.shape[1]).float() / len(windows)
+    return windows.mean(dim=0)
+
+
 def predict_files(
-    ensemble: Ensemble, files: list[Path], load: Callable[[Path], list[torch.Tensor]], batch_size: int = 32
+    ensemble: Ensemble,
+    files: list[Path],
+    load: Callable[[Path], Loaded],
+    batch_size: int = 32,
+    aggregate: str = "mean",
 ) -> list[Prediction]:
     """Predict every file, ``batch_size`` images per forward pass; a file that ``load`` rejects gets an
     error row."""
     if batch_size < 1:
         raise UserError(f"batch_size={batch_size}: must be at least 1")
+    check_aggregate(aggregate)
     predictions: list[Prediction] = []
     pending: list[tuple[Prediction, list[torch.Tensor]]] = []
 
     def flush() -> None:
         images = torch.stack([image for _, windows in pending for image in windows])
         probs = torch.cat([ensemble.probabilities(batch) for batch in images.split(batch_size)])
-        for (prediction, windows), song in zip(pending, probs.split([len(w) for _, w in pending])):
-            prediction.probabilities, prediction.windows = song.mean(dim=0).tolist(), len(windows)
+        for (prediction, _), song in zip(pending, probs.split([len(w) for _, w in pending])):
+            prediction.window_probabilities = song.tolist()
+            prediction.probabilities = aggregate_windows(song, aggregate).tolist()
         pending.clear()
 
     for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
@@ -73,7 +136,8 @@ def predict_files(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InputWarning)
             try:
-                pending.append((prediction, load(path)))
+                images, prediction.spans = load(path)
+                pending.append((prediction, images))
             except (UserError, AudioError) as err:
                 prediction.error = str(err)
         prediction.warnings = input_warnings(caught)

@@ -1,4 +1,4 @@
-"""Predictions as a table on screen, a CSV or a JSON file."""
+"""Predictions as a table on screen, a CSV or a JSON file, optionally with every window of each song."""
 
 from __future__ import annotations
 
@@ -16,25 +16,67 @@ from genre_lightning.tables import align
 FORMATS = (".csv", ".json")
 
 
+def ranked(
+    class_names: list[str], probabilities: list[float], tiebreak: list[float]
+) -> list[tuple[str, float]]:
+    """(genre, probability), most probable first; equal probabilities are ordered by ``tiebreak``."""
+    order = sorted(zip(class_names, probabilities, tiebreak), key=lambda item: (-item[1], -item[2]))
+    return [(name, q) for name, q, _ in order]
+
+
 def top_k(prediction: Prediction, class_names: list[str], k: int) -> list[tuple[str, float]]:
-    ranked = sorted(zip(class_names, prediction.probabilities), key=lambda item: -item[1])
-    return ranked[:k]
+    # a tie (two windows voting for two genres) goes to the genre with the higher mean window probability
+    mean = [sum(column) / len(column) for column in zip(*prediction.window_probabilities)]
+    return ranked(class_names, prediction.probabilities, mean)[:k]
 
 
-def format_predictions(predictions: list[Prediction], class_names: list[str], k: int) -> str:
+def clock(seconds: float) -> str:
+    """Seconds into a song as m:ss, with tenths where they are not zero (1:05, 1:05.5)."""
+    minutes, tenths = divmod(round(seconds * 10), 600)
+    return f"{minutes}:{tenths // 10:02d}" + (f".{tenths % 10}" if tenths % 10 else "")
+
+
+def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dict]:
+    """A song's windows: each one's start and end (seconds), top genres and class probabilities."""
+    windows = []
+    for (start, end), probabilities in zip(prediction.spans or [], prediction.window_probabilities):
+        best = ranked(class_names, probabilities, probabilities)[:k]
+        windows.append(
+            {
+                "start": round(start, 3),
+                "end": round(end, 3),
+                "genre": best[0][0],
+                "probability": best[0][1],
+                "top_k": [{"genre": name, "probability": q} for name, q in best],
+                "probabilities": dict(zip(class_names, probabilities)),
+            }
+        )
+    return windows
+
+
+def format_predictions(
+    predictions: list[Prediction], class_names: list[str], k: int, windows: bool = False
+) -> str:
+    """One row per file; with ``windows``, each song's windows below it, named by their times."""
     rows = [["file", "genre", "prob", f"top {k}"]]
+
+    def row(name: str, best: list[tuple[str, float]]) -> list[str]:
+        return [name, best[0][0], f"{best[0][1]:.1%}", ", ".join(f"{genre} {q:.1%}" for genre, q in best)]
+
     for p in predictions:
         if p.error:
             rows.append([p.file, "ERROR", "", p.error])
-        else:
-            best = top_k(p, class_names, k)
-            rows.append(
-                [p.file, best[0][0], f"{best[0][1]:.1%}", ", ".join(f"{name} {q:.1%}" for name, q in best)]
-            )
+            continue
+        rows.append(row(p.file, top_k(p, class_names, k)))
+        for w in timeline(p, class_names, k) if windows else []:
+            best = [(t["genre"], t["probability"]) for t in w["top_k"]]
+            rows.append(row(f"  {clock(w['start'])}-{clock(w['end'])}", best))
     return align(rows, left=len(rows[0]))
 
 
-def to_records(predictions: list[Prediction], class_names: list[str], k: int) -> list[dict]:
+def to_records(
+    predictions: list[Prediction], class_names: list[str], k: int, windows: bool = False
+) -> list[dict]:
     records = []
     for p in predictions:
         record = {
@@ -54,6 +96,8 @@ def to_records(predictions: list[Prediction], class_names: list[str], k: int) ->
                 top_k=[{"genre": name, "probability": q} for name, q in best],
                 probabilities=dict(zip(class_names, p.probabilities)),
             )
+            if windows and p.spans is not None:
+                record["timeline"] = timeline(p, class_names, k)
         records.append(record)
     return records
 
@@ -93,34 +137,49 @@ def format_warnings(predictions: list[Prediction]) -> list[str]:
     return [f"warning: {p.file}: {message}" for p in predictions for message in p.warnings]
 
 
+def csv_top_k(record: dict) -> str:
+    return " ".join(f"{t['genre']}:{t['probability']:.4f}" for t in record["top_k"])
+
+
 def write_predictions(
     path: str | os.PathLike,
     predictions: list[Prediction],
     class_names: list[str],
     k: int,
     checkpoints: list[Path],
+    windows: bool = False,
+    aggregate: str = "mean",
 ) -> Path:
-    """CSV: one row per file with its top-k and every class probability. JSON: the same plus the models
-    used."""
-    records = to_records(predictions, class_names, k)
+    """CSV: one row per file with its top-k and every class probability (and with ``windows``, one row per
+    window of each song below its row). JSON: the same plus the models used."""
+    records = to_records(predictions, class_names, k, windows)
     if Path(path).suffix.lower() == ".json":
         return write_json(
             path,
-            {"checkpoints": [str(c) for c in checkpoints], "classes": class_names, "predictions": records},
+            {
+                "checkpoints": [str(c) for c in checkpoints],
+                "classes": class_names,
+                "aggregate": aggregate,
+                "predictions": records,
+            },
         )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["file", "genre", "probability", "top_k", "windows", "error", "warnings", *class_names])
+    times = ["start", "end"] if windows else []
+    header = ["file", "genre", "probability", "top_k", "windows", "error", "warnings", *times, *class_names]
+    writer.writerow(header)
     for r in records:
-        top = " ".join(f"{t['genre']}:{t['probability']:.4f}" for t in r["top_k"])
         probs = (
             [f"{q:.6f}" for q in r["probabilities"].values()]
             if "probabilities" in r
             else [""] * len(class_names)
         )
         probability = "" if r["probability"] is None else f"{r['probability']:.6f}"
-        doubts = "; ".join(r["warnings"])
-        writer.writerow(
-            [r["file"], r["genre"] or "", probability, top, r["windows"], r["error"] or "", doubts, *probs]
-        )
+        song = [r["file"], r["genre"] or "", probability, csv_top_k(r), r["windows"], r["error"] or ""]
+        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs)
+        for w in r.get("timeline", []):
+            window = [r["file"], w["genre"], f"{w['probability']:.6f}", csv_top_k(w), "", "", ""]
+            writer.writerow(
+                window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
+            )
     return write_text(path, buffer.getvalue())

@@ -69,14 +69,14 @@ def test_builds_genre_folders_from_every_format_and_reports_the_bad_file(src, tm
 def test_images_are_the_renderers_magma_spectrograms_as_jpeg(tmp_path, write_song):
     spec = SpectrogramSpec(width=256, height=192)
     song = write_song(tmp_path / "rock.wav", seconds=2.0)
-    jpegs = Rendering(spec, window_seconds=1.0).render_file(song)
-    assert len(jpegs) == 2
-    first = Image.open(io.BytesIO(jpegs[0]))
+    parts = Rendering(spec, window_seconds=1.0).render_file(song)
+    assert [(part.start, part.end) for part in parts] == [(0.0, 1.0), (1.0, 2.0)]
+    first = Image.open(io.BytesIO(parts[0].jpeg))
     assert (first.format, first.mode, first.size) == ("JPEG", "RGB", (256, 192))
     exact = np.asarray(render(load_audio(song, spec.sample_rate)[: spec.sample_rate], spec), dtype=float)
     assert np.abs(np.asarray(first, dtype=float) - exact).mean() < 4  # only JPEG's loss in between
     tone = write_song(tmp_path / "tone.flac", seconds=1.0, genre=None)  # 220 Hz: a low band, near the bottom
-    image = np.asarray(Image.open(io.BytesIO(Rendering(spec).render_file(tone)[0])), dtype=float)
+    image = np.asarray(Image.open(io.BytesIO(Rendering(spec).render_file(tone)[0].jpeg)), dtype=float)
     assert image.sum(axis=(1, 2)).argmax() > 0.75 * spec.height
 
 

@@ -6,12 +6,13 @@ import soundfile as sf
 from genre_lightning.audio.spectrogram import (
     AudioError,
     SpectrogramSpec,
+    audio_seconds,
     load_audio,
     log_mel,
     mel_filterbank,
     render,
     to_image,
-    windows,
+    window_spans,
 )
 from genre_lightning.constants import AUDIO_EXTENSIONS
 from genre_lightning.errors import UserError
@@ -144,13 +145,16 @@ def test_load_audio_keeps_the_file_rate_when_it_matches(tmp_path):
     np.testing.assert_allclose(load_audio(tmp_path / "a.wav", SR), tone(440), atol=1e-4)
 
 
+@pytest.mark.parametrize("read", [lambda path: load_audio(path, SR), audio_seconds])
 @pytest.mark.parametrize("suffix", [".mp3", ".wav"])
 @pytest.mark.parametrize("content", [b"this is not audio at all\n" * 100, b"", b"\xff\xd8\xff\xe0 a JPEG"])
-def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(tmp_path, capfd, content, suffix):
+def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(
+    tmp_path, capfd, content, suffix, read
+):
     path = tmp_path / f"broken_song{suffix}"
     path.write_bytes(content)
     with pytest.raises(AudioError) as info:
-        load_audio(path, SR)
+        read(path)
     message = str(info.value)
     assert message.startswith(f"{path}: not an audio file (") and "supported: wav, flac, ogg, mp3" in message
     assert "\n" not in message
@@ -166,6 +170,15 @@ def test_load_audio_names_a_damaged_mp3_without_blaming_a_pipe(tmp_path):
     with pytest.raises(AudioError, match="damaged.mp3: cannot decode audio") as info:
         load_audio(path, SR)
     assert "pipe" not in str(info.value) and "does not exist" not in str(info.value)
+
+
+@pytest.mark.parametrize("ext", AUDIO_EXTENSIONS)
+def test_audio_seconds_reads_the_length_from_the_header(tmp_path, ext):
+    path = tmp_path / f"a{ext}"
+    sf.write(
+        path, np.zeros(int(2.5 * SR), dtype=np.float32), SR, **({"format": "MP3"} if ext == ".mp3" else {})
+    )
+    assert audio_seconds(path) == pytest.approx(2.5, abs=0.06)  # mp3 frames pad the end a little
 
 
 def test_load_audio_names_a_missing_file(tmp_path):
@@ -194,20 +207,27 @@ def test_load_audio_rejects_a_file_without_samples(tmp_path):
     ],
 )
 def test_windows_counts(seconds, window, hop, count):
-    audio = np.zeros(int(seconds * 100), dtype=np.float32)
-    assert len(windows(audio, 100, window, hop)) == count
+    assert len(window_spans(int(seconds * 100), 100, window, hop)) == count
 
 
 def test_windows_cut_back_to_back_by_default_and_keep_a_long_tail():
-    audio = np.arange(3000, dtype=np.float32)
-    parts = windows(audio, 100, 8.0)
-    assert [len(p) for p in parts] == [800, 800, 800, 600]
-    np.testing.assert_array_equal(np.concatenate(parts), audio)
+    assert window_spans(3000, 100, 8.0) == [(0, 800), (800, 1600), (1600, 2400), (2400, 3000)]
+
+
+def test_overlapping_windows_end_at_the_song_end():
+    # 0, 9, 18, 27 and the 5 s tail from 36: a window never reaches past the last sample
+    assert window_spans(4200, 100, 10.0, 9.0) == [
+        (0, 1000),
+        (900, 1900),
+        (1800, 2800),
+        (2700, 3700),
+        (3600, 4200),
+    ]
 
 
 def test_windows_reject_non_positive_lengths():
     with pytest.raises(ValueError, match="positive"):
-        windows(np.zeros(10), 100, 0.0)
+        window_spans(10, 100, 0.0)
 
 
 def test_spec_round_trips_through_a_dict():

@@ -17,7 +17,7 @@ from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.demo.synth import synthesize
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
-from genre_lightning.predict.inference import input_files, predict_files
+from genre_lightning.predict.inference import file_loader, input_files, predict_files
 
 ROOT = Path(__file__).resolve().parents[2]
 # the demo set of tests/conftest.py: 96x72 images of 3 s clips, saved at JPEG quality 90
@@ -310,14 +310,12 @@ def test_audio_is_predicted_from_the_images_the_dataset_builder_makes(ensemble32
     rendering, _ = ensemble.rendering()
     build_dataset(find_songs(songs), tmp_path / "images", rendering)
     audio = predict_files(
-        ensemble,
-        input_files(songs, "audio", AUDIO_EXTENSIONS),
-        lambda p: ensemble.preprocess_audio(p, rendering),
+        ensemble, input_files(songs, "audio", AUDIO_EXTENSIONS), file_loader(ensemble, rendering)
     )
     images = input_files(tmp_path / "images", "image", IMAGE_EXTENSIONS)
     per_image = {
         Path(p.file).name: p
-        for p in predict_files(ensemble, images, lambda p: [ensemble.preprocess(p)], batch_size=2)
+        for p in predict_files(ensemble, images, file_loader(ensemble, None), batch_size=2)
     }
     assert [(Path(p.file).name, p.windows, p.error) for p in audio] == [
         ("classical.mp3", 1, None),
@@ -343,8 +341,8 @@ def test_audio_is_predicted_from_the_images_the_dataset_builder_makes(ensemble32
 def test_batch_size_does_not_change_the_result(ensemble32, demo_root):
     ensemble = ensemble32
     files = input_files(demo_root / "Rock", "image", IMAGE_EXTENSIONS)[:5]
-    one = predict_files(ensemble, files, lambda p: [ensemble.preprocess(p)], batch_size=1)
-    many = predict_files(ensemble, files, lambda p: [ensemble.preprocess(p)], batch_size=4)
+    one = predict_files(ensemble, files, file_loader(ensemble, None), batch_size=1)
+    many = predict_files(ensemble, files, file_loader(ensemble, None), batch_size=4)
     assert torch.allclose(
         torch.tensor([p.probabilities for p in one]), torch.tensor([p.probabilities for p in many]), atol=1e-5
     )
@@ -353,12 +351,10 @@ def test_batch_size_does_not_change_the_result(ensemble32, demo_root):
 def test_a_song_split_across_batches_is_the_mean_of_its_windows(ensemble32, songs):
     rendering, _ = ensemble32.rendering()
     files = input_files(songs, "audio", AUDIO_EXTENSIONS)  # classical (1 window), punk (1), rock (3)
-    windows = [ensemble32.preprocess_audio(path, rendering) for path in files]
+    windows = [ensemble32.preprocess_audio(path, rendering)[0] for path in files]
     expected = torch.stack([ensemble32.probabilities(torch.stack(w)).mean(dim=0) for w in windows])
     for batch_size in (1, 2, 4):  # rock's windows straddle two forward passes at 2 and 4
-        predictions = predict_files(
-            ensemble32, files, lambda p: ensemble32.preprocess_audio(p, rendering), batch_size
-        )
+        predictions = predict_files(ensemble32, files, file_loader(ensemble32, rendering), batch_size)
         assert [p.windows for p in predictions] == [1, 1, 3]
         got = torch.tensor([p.probabilities for p in predictions])
         assert torch.allclose(got, expected, atol=1e-5), batch_size

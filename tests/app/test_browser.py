@@ -1,0 +1,79 @@
+"""The page in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright) picks an example,
+drops in a bad file and a song, as a user would, and reads what the page shows.
+
+Skipped, with the reason, where Playwright or Chromium is missing; .ci/run installs Chromium.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PIL import Image
+
+from genre_lightning.predict.report import top_k
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'"
+)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# headless, and nothing fetched from the internet: the page must work from this machine alone
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# a prediction on this machine's CPU, with the other tests running beside it, can take a while
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no Chromium on PATH: apt-get install chromium (Debian) to run the browser test")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_an_example_a_bad_file_and_a_song_in_the_page(browser, served, tmp_path, write_song):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF but not a song")
+    song = write_song(tmp_path / "punk.wav", seconds=9.0, genre="Punk")
+    [(genre, probability)] = top_k(
+        served.classifier.classify(song).prediction, served.classifier.ensemble.class_names, 1
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside = []
+    page.on(
+        "request",
+        lambda request: (
+            outside.append(request.url)
+            if not request.url.startswith((served.url, "data:", "blob:"))
+            else None
+        ),
+    )
+    page.goto(served.url)
+
+    page.get_by_text("punk.jpg", exact=True).click()  # from the examples row
+    page.get_by_text("a spectrogram image: one picture").wait_for(timeout=WAIT_MS)
+
+    page.get_by_label("Clear").first.click()
+    page.set_input_files("input[type=file]", str(broken))
+    page.get_by_text("broken.wav: cannot decode audio").wait_for(timeout=WAIT_MS)
+
+    page.get_by_label("Clear").first.click()
+    page.set_input_files("input[type=file]", str(song))
+    page.get_by_text("3 windows over 0:09 of audio").wait_for(timeout=WAIT_MS)
+    assert page.inner_text("#top-genre h2") == f"{genre} · {probability:.1%}"
+    screenshot = tmp_path / "app.png"
+    page.screenshot(path=screenshot, full_page=True)
+    print(f"screenshot: {screenshot}")
+    assert Image.open(screenshot).size[0] == 1280
+    assert not outside, f"the page fetched from outside this machine: {outside}"
