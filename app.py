@@ -24,7 +24,9 @@ from genre_lightning.predict.inference import song_rendering
 @hydra.main(version_base="1.3", config_path="configs", config_name="app")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
+    ensemble = Ensemble(
+        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
+    )
     rendering = song_rendering(ensemble, OmegaConf.to_container(cfg.rendering))
     classifier = FileClassifier(ensemble, rendering, cfg.batch_size, cfg.aggregate, cfg.max_seconds)
     with tempfile.TemporaryDirectory(prefix="genre-lightning-examples-") as folder:

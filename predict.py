@@ -44,7 +44,9 @@ def main(cfg: DictConfig) -> None:
         )
     check_options(cfg.output, cfg.top_k, cfg.overwrite)
     check_aggregate(cfg.aggregate)
-    ensemble = Ensemble(find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision)
+    ensemble = Ensemble(
+        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
+    )
     if cfg.export:
         print(f"exported {export_onnx(ensemble, cfg.export)}")
     if cfg.image is not None:

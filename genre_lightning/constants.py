@@ -9,13 +9,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # songs that build_dataset.py and predict.py decode
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
-# in a run folder: the split every fold was drawn from, and the cross-validation summary (written last,
-# so its presence marks a finished run)
+# in a run folder: who claimed it (locked while the run is running), the split every fold was drawn from,
+# the images the scan found unreadable, each finished fold's result (fold_<k>/result.json) and the
+# cross-validation summary (rewritten after every fold; "complete": true once the last has finished)
+RUN_LOCK = "run.lock"
 SPLIT_FILE = "split.json"
+BAD_FILES = "bad_files.txt"
+FOLD_RESULT = "result.json"
 SUMMARY_FILE = "cv_summary.json"
 
 # in a dataset folder: how build_dataset.py rendered its images, and the songs it has finished
 RENDERING_MARKER = "spectrogram.json"
 RENDER_LOG = "rendered.jsonl"
+# locked by the build_dataset.py writing into the folder
+BUILD_LOCK = "build.lock"
 # in the synthetic demo set: the generator's settings
 DEMO_MARKER = "demo_dataset.json"

@@ -1,13 +1,18 @@
-"""Atomic file writes: a reader never sees half a file, and a crash leaves the old one intact."""
+"""Atomic file writes (a reader never sees half a file, and a crash leaves the old one intact) and
+exclusive locks on folders that two processes must not write at once."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import fcntl
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 @contextlib.contextmanager
@@ -37,3 +42,31 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, payload) -> Path:
     return write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def hold_lock(path: str | os.PathLike) -> IO | None:
+    """Lock the file ``path`` (made if missing) while the returned handle stays open, at most until this
+    process ends, however it ends (kill -9 included); the file names the holder. None when another
+    process holds it: ``lock_holder(path)`` says which."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 (the open handle is the lock, returned to the caller)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    started = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n")
+    handle.flush()
+    return handle
+
+
+def lock_holder(path: str | os.PathLike) -> str:
+    """Who holds, or last held, the lock file ``path``."""
+    try:
+        return Path(path).read_text().strip() or "a process that is starting"
+    except OSError:
+        return "an unknown process"

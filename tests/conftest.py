@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import runpy
+import struct
+import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,23 @@ def trained_run(demo_root, tmp_path_factory) -> Path:
     return run_dir
 
 
+def write_png_bomb(path: Path, side: int = 20000) -> Path:
+    """A valid black side x side PNG of a few dozen KB (1 bit per pixel, zlib'd zeros): decoded to RGB it
+    would take side * side * 3 bytes, 1.2 GB at the default size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows, packer = b"\x00" * (1 + (side + 7) // 8) * 500, zlib.compressobj(9)
+    data = b"".join(packer.compress(rows) for _ in range(side // 500)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
 @dataclass
 class Result:
     code: int
@@ -126,6 +146,29 @@ def write_song():
         return path
 
     return write
+
+
+@pytest.fixture
+def held_elsewhere():
+    """Factory: run `code` (Python that takes a lock) in another process, which keeps it until the test
+    ends; returns that process's pid."""
+    holders = []
+
+    def hold(code: str) -> int:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", f"import sys\n{code}\nprint('held', flush=True)\nsys.stdin.read()"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        holders.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc.pid
+
+    yield hold
+    for proc in holders:
+        proc.communicate("", timeout=60)
 
 
 # the app's limits in the tests of tests/app: small, so that the tests can cross them cheaply

@@ -17,14 +17,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tqdm import tqdm
 
 from genre_lightning.audio.rendering import Rendering, read_marker, write_marker
 from genre_lightning.audio.spectrogram import AudioError
-from genre_lightning.constants import AUDIO_EXTENSIONS, RENDER_LOG, RENDERING_MARKER
+from genre_lightning.constants import AUDIO_EXTENSIONS, BUILD_LOCK, RENDER_LOG, RENDERING_MARKER
 from genre_lightning.errors import UserError
-from genre_lightning.files import write_bytes
+from genre_lightning.files import hold_lock, lock_holder, write_bytes
 
 
 @dataclass(frozen=True)
@@ -132,22 +133,31 @@ def read_log(out: Path) -> set[tuple[str, str]]:
     return done
 
 
-def prepare_output(out: Path, rendering: Rendering) -> None:
-    """Claim ``out`` for this rendering; refuse folders of other data or made with other settings."""
+def prepare_output(out: Path, rendering: Rendering) -> IO:
+    """Claim ``out`` for this rendering: refuse folders of other data or made with other settings, and lock
+    it against a second build_dataset.py (returns the lock; it holds until closed or this process ends)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder; choose another out=")
-    existing = read_marker(out) if out.is_dir() else None
+    if out.is_dir() and read_marker(out) is None and any(p.name != BUILD_LOCK for p in out.iterdir()):
+        raise UserError(
+            f"{out}: not empty and holds no {RENDERING_MARKER}; choose a new or empty out= folder"
+        )
+    lock = hold_lock(out / BUILD_LOCK)
+    if lock is None:
+        raise UserError(
+            f"{out}: another build_dataset.py is writing here ({lock_holder(out / BUILD_LOCK)}); "
+            "wait for it to finish, or choose another out="
+        )
+    existing = read_marker(out)
     if existing is None:
-        if out.is_dir() and any(out.iterdir()):
-            raise UserError(
-                f"{out}: not empty and holds no {RENDERING_MARKER}; choose a new or empty out= folder"
-            )
         write_marker(out, rendering)
     elif existing != rendering:
+        lock.close()
         raise UserError(
             f"{out}: was built with other rendering settings ({_differences(existing, rendering)}); "
             "use the same settings or a new out= folder"
         )
+    return lock
 
 
 def _differences(old: Rendering, new: Rendering) -> str:
@@ -185,11 +195,12 @@ def _render_star(args):
 def build_dataset(songs: list[Song], out, rendering: Rendering, workers: int = 0) -> BuildReport:
     """Render every song not yet done into ``out``; ``workers`` > 0 renders in that many processes."""
     out = Path(out)
-    prepare_output(out, rendering)
+    lock = prepare_output(out, rendering)
     done = read_log(out)
     todo = [s for s in songs if (s.key, s.genre) not in done]
     report = BuildReport(songs=len(songs), skipped=len(songs) - len(todo))
     with (
+        lock,
         (out / RENDER_LOG).open("a") as log,
         tqdm(total=len(todo), unit="song", disable=None, desc=str(out)) as bar,
     ):

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from genre_lightning.data.images import load_image
+from genre_lightning.data.images import MAX_PIXELS, load_image
 from genre_lightning.errors import UserError
 from genre_lightning.files import atomic_path, write_json
 
@@ -48,7 +48,13 @@ class DecodedImages:
         return self.pixels_path.stat().st_size
 
 
-def decoded_images(files: list[str], min_size: int, cache_dir: str | os.PathLike, num_workers: int = 0) -> DecodedImages:
+def decoded_images(
+    files: list[str],
+    min_size: int,
+    cache_dir: str | os.PathLike,
+    num_workers: int = 0,
+    max_pixels: int = MAX_PIXELS,
+) -> DecodedImages:
     """The cache of `files` decoded at `min_size`: reused while up to date, else built (atomically).
 
     Its name holds a hash of every file's path, size and mtime and of min_size, so changing, adding or
@@ -56,15 +62,15 @@ def decoded_images(files: list[str], min_size: int, cache_dir: str | os.PathLike
     """
     cache_dir = Path(cache_dir)
     folder = os.path.commonpath([os.path.abspath(f) for f in files])
-    family = f"{Path(folder).name}-{_digest([folder, min_size])[:8]}"
+    family = f"{Path(folder).name}-{digest([folder, min_size])[:8]}"
     stamp = [CACHE_VERSION, min_size, [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]]
-    name = f"{family}-{_digest(stamp)[:16]}"
+    name = f"{family}-{digest(stamp)[:16]}"
     index_path, pixels_path = cache_dir / f"{name}.json", cache_dir / f"{name}.u8"
     if index_path.is_file() and pixels_path.is_file():
         return DecodedImages(pixels_path, json.loads(index_path.read_text())["images"])
 
     log.info("decoding %d images once into %s", len(files), pixels_path)
-    index = _decode_into(pixels_path, files, min_size, num_workers)
+    index = _decode_into(pixels_path, files, min_size, num_workers, max_pixels)
     # the index is written last: its presence says the pixels file is complete
     write_json(index_path, {"version": CACHE_VERSION, "min_size": min_size, "images": index})
     for stale in cache_dir.glob(f"{family}-*"):
@@ -74,8 +80,8 @@ def decoded_images(files: list[str], min_size: int, cache_dir: str | os.PathLike
 
 
 class _Decode(Dataset):
-    def __init__(self, files: list[str], min_size: int):
-        self.files, self.min_size = files, min_size
+    def __init__(self, files: list[str], min_size: int, max_pixels: int):
+        self.files, self.min_size, self.max_pixels = files, min_size, max_pixels
 
     def __len__(self) -> int:
         return len(self.files)
@@ -83,15 +89,19 @@ class _Decode(Dataset):
     def __getitem__(self, index: int):
         path = self.files[index]
         try:
-            return path, np.asarray(load_image(path, self.min_size))
+            return path, np.asarray(load_image(path, self.min_size, self.max_pixels))
         except UserError as err:
             # returned, not raised: a worker's exception reaches the caller wrapped in a multi-line traceback
             return path, str(err)
 
 
-def _decode_into(pixels_path: Path, files: list[str], min_size: int, num_workers: int) -> dict[str, list[int]]:
+def _decode_into(
+    pixels_path: Path, files: list[str], min_size: int, num_workers: int, max_pixels: int
+) -> dict[str, list[int]]:
     index, offset = {}, 0
-    loader = DataLoader(_Decode(files, min_size), batch_size=None, num_workers=num_workers, collate_fn=_as_is)
+    loader = DataLoader(
+        _Decode(files, min_size, max_pixels), batch_size=None, num_workers=num_workers, collate_fn=_as_is
+    )
     with atomic_path(pixels_path) as tmp, open(tmp, "wb") as out:
         for path, pixels in loader:
             if isinstance(pixels, str):
@@ -106,5 +116,6 @@ def _as_is(item):
     return item
 
 
-def _digest(value) -> str:
+def digest(value) -> str:
+    """A stable hex digest of a JSON-serialisable value."""
     return hashlib.sha256(json.dumps(value).encode()).hexdigest()

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader
 from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import ImageFiles, load_image
+from genre_lightning.data.images import MAX_PIXELS, ImageFiles, load_image
+from genre_lightning.data.scan import BadImages, bad_images, check_policy
 from genre_lightning.data.splits import Split, discover, make_split, song_of
 from genre_lightning.errors import UserError
 
@@ -46,6 +47,8 @@ class SpectrogramDataModule(pl.LightningDataModule):
         crop_scale: float = 0.35,
         train_transform: DictConfig | dict | None = None,
         eval_transform: DictConfig | dict | None = None,
+        bad_files: str = "error",
+        max_image_pixels: int = MAX_PIXELS,
     ):
         super().__init__()
         if num_folds < 2:
@@ -57,6 +60,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 f"data.test_fraction={test_fraction}: the share of each genre held out for testing must be "
                 "at least 0 and below 1"
             )
+        check_policy(bad_files)
         self.root = Path(root)
         self.classes = list(classes) if classes is not None else None
         self.max_per_class, self.test_fraction, self.num_folds = max_per_class, test_fraction, num_folds
@@ -80,6 +84,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.eval_transform_cfg = _container(eval_transform)
         self.train_transform = instantiate(train_transform)
         self.eval_transform = instantiate(eval_transform)
+        # what the scan before the split does with images that do not decode or are far too small
+        self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
+        self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
         self.split: Split | None = None
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
 
@@ -95,6 +102,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:
             classes, files = discover(self.root, self.classes)
+            files = self._without_bad_images(files)
             # folders made by build_dataset may hold several windows per song: split by song
             group = song_of if (self.root / RENDERING_MARKER).is_file() else None
             self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group)
@@ -102,9 +110,26 @@ class SpectrogramDataModule(pl.LightningDataModule):
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
         if self.read is None and self.cache:
             files = [path for path, _ in self.split.items]
-            self.read = decoded_images(files, self.resize_size, self.cache_dir, self.num_workers)
+            self.read = decoded_images(
+                files, self.resize_size, self.cache_dir, self.num_workers, self.max_image_pixels
+            )
         elif self.read is None:
-            self.read = functools.partial(load_image, min_size=self.resize_size)
+            self.read = functools.partial(
+                load_image, min_size=self.resize_size, max_pixels=self.max_image_pixels
+            )
+
+    def _without_bad_images(self, files: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Scan every image before the split: bad ones stop here (bad_files=error, raising BadImages) or
+        are left out (skip), the same ones on every run over the same files."""
+        every = [path for paths in files.values() for path in paths]
+        bad = bad_images(every, self.image_size, self.max_image_pixels, self.cache_dir, self.num_workers)
+        if bad and self.bad_files == "error":
+            raise BadImages(bad)
+        if bad:
+            log.warning("data.bad_files=skip: leaving out %d bad image(s), first %s", len(bad), bad[0][1])
+        self.left_out = bad
+        dropped = {path for path, _ in bad}
+        return {name: [path for path in paths if path not in dropped] for name, paths in files.items()}
 
     @property
     def class_names(self) -> list[str]:

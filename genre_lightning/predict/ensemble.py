@@ -14,7 +14,7 @@ from torch import nn
 
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.constants import SUMMARY_FILE
-from genre_lightning.data.images import load_image
+from genre_lightning.data.images import MAX_PIXELS, load_image
 from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import device_type, inference_autocast, inference_bf16
@@ -45,25 +45,41 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> list[Path]:
-    """A checkpoint file, every fold's best checkpoint of a run folder, or `latest` finished run's."""
+    """A checkpoint file, every fold's best checkpoint of a finished run folder, or the `latest` finished
+    run's."""
     if str(ckpt) == "latest":
-        finished = sorted(Path(runs_dir).glob(f"*/{SUMMARY_FILE}"))
+        finished = [
+            path.parent for path in sorted(Path(runs_dir).glob(f"*/{SUMMARY_FILE}")) if read_summary(path)[1]
+        ]
         if not finished:
             raise UserError(
                 f"{runs_dir}: no finished training run; train first or pass ckpt=<file or run folder>"
             )
-        ckpt = finished[-1].parent
+        ckpt = finished[-1]
     path = Path(ckpt)
     if path.is_file():
         return [path]
     if (path / SUMMARY_FILE).is_file():
-        summary = json.loads((path / SUMMARY_FILE).read_text())
+        summary, complete = read_summary(path / SUMMARY_FILE)
+        if not complete:
+            done = [fold["fold"] for fold in summary["folds"]]
+            raise UserError(
+                f"{path}: the run has not finished (only fold(s) {done} have); finish it with "
+                f"python train.py resume={path}, or pass one fold's fold_<k>/checkpoints/best.ckpt"
+            )
         return [path / fold["checkpoint"] for fold in summary["folds"]]
     if path.is_dir():
         raise UserError(f"{path}: no {SUMMARY_FILE} here; pass a finished run folder or a .ckpt file")
     raise UserError(
         f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
     )
+
+
+def read_summary(path: Path) -> tuple[dict, bool]:
+    """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
+    "complete" was recorded were written at the end, so they are)."""
+    summary = json.loads(path.read_text())
+    return summary, summary.get("complete", True)
 
 
 def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu") -> GenreClassifier:
@@ -99,7 +115,13 @@ class MeanProbabilities(nn.Module):
 class Ensemble:
     """One or more fold models that share classes and preprocessing; probabilities are averaged."""
 
-    def __init__(self, checkpoints: list[Path], device: torch.device | str = "cpu", precision: str = "auto"):
+    def __init__(
+        self,
+        checkpoints: list[Path],
+        device: torch.device | str = "cpu",
+        precision: str = "auto",
+        max_image_pixels: int = MAX_PIXELS,
+    ):
         self.checkpoints = list(checkpoints)
         self.models = [load_classifier(path, device) for path in checkpoints]
         first = self.models[0].hparams
@@ -115,6 +137,7 @@ class Ensemble:
         self.preprocessing: dict = first.preprocessing
         self.transform = instantiate(first.preprocessing["transform"])
         self.min_size: int = first.preprocessing["min_size"]
+        self.max_image_pixels = max_image_pixels
         self.net = MeanProbabilities(self.models).eval()
         self.device = torch.device(device)
         # checked here, before any file is read; True where inference runs in bf16
@@ -125,7 +148,7 @@ class Ensemble:
         far smaller than the models' input."""
         if not Path(path).is_file():
             raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
-        image = load_image(path, self.min_size)
+        image = load_image(path, self.min_size, self.max_image_pixels)
         # load_image keeps the short side >= min_size when the file has that many pixels
         if min(image.size) * MAX_ENLARGEMENT < self.min_size:
             warnings.warn(
@@ -146,7 +169,10 @@ class Ensemble:
         for doubt in rendering.doubts(audio):
             warnings.warn(doubt, InputWarning, stacklevel=2)
         windows = rendering.render(audio)
-        images = [self.transform(load_image(io.BytesIO(window.jpeg), self.min_size)) for window in windows]
+        images = [
+            self.transform(load_image(io.BytesIO(window.jpeg), self.min_size, self.max_image_pixels))
+            for window in windows
+        ]
         return images, [(window.start, window.end) for window in windows]
 
     def rendering(self, overrides: dict | None = None) -> tuple[Rendering, bool]:

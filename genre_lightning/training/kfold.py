@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -13,67 +15,102 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.constants import SPLIT_FILE, SUMMARY_FILE
+from genre_lightning.constants import SUMMARY_FILE
+from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
 from genre_lightning.training.callbacks import log_hparams
 from genre_lightning.training.checks import check_config
+from genre_lightning.training.resume import hint_on_stop
+from genre_lightning.training.run_folder import (
+    claimed,
+    finished_folds,
+    fold_dir,
+    keep_split,
+    last_checkpoint,
+    write_bad_files,
+    write_fold_result,
+)
 from genre_lightning.training.summary import format_summary, summarize
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
-    """Train the configured folds in turn; write split.json and cv_summary.json into the run folder.
+    """Train the configured folds in turn into the run folder: split.json first, then each fold's
+    result and the updated cv_summary.json as soon as the fold finishes. With ``cfg.resume`` set, the
+    run in that folder is finished: finished folds are kept, a started one continues from its last.ckpt.
 
-    Returns the summary (also written to disk); summary["metrics"] holds mean and std over folds.
-    Under DDP every process runs this whole loop in step (Lightning starts the others at the first
-    fit, with the same arguments and run folder) and all return the same synced metrics; only
-    rank 0 writes files.
+    Returns the summary; summary["metrics"] holds mean and std over folds. Under DDP every process runs
+    this whole loop in step (Lightning starts the others at the first fit, with the same arguments and
+    run folder) and all return the same synced metrics; only rank 0 writes files.
     """
     check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
+    resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
-    if writer and (run_dir / SPLIT_FILE).exists():
-        raise UserError(
-            f"{run_dir}: already holds a run; choose a new hydra.run.dir so it is not overwritten"
-        )
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup()
-    if writer:
-        write_json(run_dir / SPLIT_FILE, datamodule.split.to_dict())
-
-    results = [train_fold(cfg, datamodule, fold, run_dir) for fold in datamodule.selected_folds]
-    summary = summarize(results, datamodule.class_names)
-    if writer:
-        write_json(run_dir / SUMMARY_FILE, summary)
+    with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer):
+        pl.seed_everything(cfg.seed, workers=True)
+        datamodule = split_data(cfg, run_dir, resume, writer)
+        done = finished_folds(run_dir) if resume else {}
+        folds = datamodule.selected_folds
+        results = []
+        for fold in folds:
+            if fold in done:
+                log.info("fold %d: finished before, kept (%s)", fold, fold_dir(run_dir, fold))
+                results.append(done[fold])
+            else:
+                results.append(train_fold(cfg, datamodule, fold, run_dir))
+                if writer:
+                    write_fold_result(run_dir, results[-1])
+            complete = len(results) == len(folds)
+            summary = summarize(results, datamodule.class_names, complete, len(datamodule.left_out))
+            if writer:
+                write_json(run_dir / SUMMARY_FILE, summary)
     log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_summary(summary))
     return summary
 
 
+def split_data(cfg: DictConfig, run_dir: Path, resume: bool, writer: bool):
+    """The datamodule, its images scanned and split; split.json (and bad_files.txt) in the run folder."""
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    try:
+        datamodule.setup()
+    except BadImages as err:
+        raise UserError(err.summary(write_bad_files(run_dir, err.files) if writer else None)) from None
+    if writer:
+        if datamodule.left_out:
+            write_bad_files(run_dir, datamodule.left_out)
+        keep_split(run_dir, datamodule.split.to_dict(), resume)
+    return datamodule
+
+
 def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
-    """Fresh model and Trainer for one fold; returns its best checkpoint's val (and test) metrics."""
+    """Fresh model and Trainer for one fold, or the fold continued from its last.ckpt; returns its best
+    checkpoint's val (and test) metrics."""
+    started = time.perf_counter()
     # Seeded per fold, so a fold run alone (data.fold=k) matches the same fold in a full run.
     pl.seed_everything(cfg.seed + fold, workers=True)
     datamodule.use_fold(fold)
     model = instantiate(cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing)
-    loggers = [instantiate(c, version=f"fold_{fold}") for c in cfg.get("logger", {}).values()]
+    loggers = [instantiate(c, version=fold_dir(run_dir, fold).name) for c in cfg.get("logger", {}).values()]
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     precision = supported_precision(
         cfg.trainer.get("precision", "32-true"), cfg.trainer.get("accelerator", "auto")
     )
     trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, precision=precision)
     refuse_respawn_in_multirun(trainer)
+    train_files, val_files = datamodule.split.train_val(fold)
+    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)
     log.info(
-        "fold %d/%d: %d train, %d val images",
-        fold,
-        datamodule.num_folds,
-        *map(len, datamodule.split.train_val(fold)),
+        "fold %d/%d: %d train, %d val images", fold, datamodule.num_folds, len(train_files), len(val_files)
     )
-    trainer.fit(model, datamodule=datamodule)
+    resume_from = last_checkpoint(run_dir, fold)
+    if resume_from is not None:
+        log.info("fold %d: continuing from %s", fold, resume_from)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
     best = trainer.checkpoint_callback.best_model_path
     result = {
@@ -86,7 +123,21 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
         result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     params = OmegaConf.to_container(cfg.get("hparams") or {}, resolve=True)
     log_hparams(trainer, {**params, "fold": fold}, {k: v for k, v in result.items() if "/" in k})
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k.endswith("/acc"))
+    log.info("fold %d finished in %.0f s: %s", fold, time.perf_counter() - started, scores)
     return result
+
+
+def refuse_empty_batches(train_images: int, processes: int, batch_size: int, fold: int) -> None:
+    """Under DDP each process trains on its share of the images, in full batches only: a share below
+    one batch would train on nothing."""
+    share = math.ceil(train_images / processes)
+    if processes > 1 and share < batch_size:
+        raise UserError(
+            f"fold {fold}: {train_images} training images over {processes} processes is {share} per process, "
+            f"less than one batch (data.batch_size={batch_size}); set data.batch_size={share} or lower, "
+            "or train on fewer devices"
+        )
 
 
 def refuse_respawn_in_multirun(trainer: pl.Trainer) -> None:

@@ -10,15 +10,22 @@ from genre_lightning.errors import UserError
 from genre_lightning.tables import align
 
 
-def summarize(results: list[dict], class_names: list[str]) -> dict:
-    """Per-fold results plus mean and std of every metric across folds."""
+def summarize(results: list[dict], class_names: list[str], complete: bool, bad_files_left_out: int) -> dict:
+    """Per-fold results plus mean and std of every metric across folds; ``complete`` once every fold of
+    the run is in, and the number of bad images data.bad_files=skip left out of the split."""
     names = [k for k in results[0] if "/" in k]
     metrics = {}
     for name in names:
         values = [r[name] for r in results]
         metrics[f"{name}_mean"] = statistics.fmean(values)
         metrics[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"classes": class_names, "folds": results, "metrics": metrics}
+    return {
+        "classes": class_names,
+        "complete": complete,
+        "bad_files_left_out": bad_files_left_out,
+        "folds": results,
+        "metrics": metrics,
+    }
 
 
 def format_summary(summary: dict) -> str:

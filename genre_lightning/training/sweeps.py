@@ -44,7 +44,8 @@ class Job:
 
 
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
-    """Every job folder under sweep_dir (those holding .hydra/overrides.yaml), in job-number order."""
+    """Every job folder under sweep_dir (those holding .hydra/overrides.yaml), in job-number order; a job's
+    summary is None until all its folds have finished."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: sweep folder not found; pass a folder of logs/multiruns/")
@@ -59,7 +60,9 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
         pairs = (item.partition("=")[::2] for item in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
         summary_file = job_dir / SUMMARY_FILE
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-        jobs.append(Job(job_dir, dict(pairs), summary))
+        # a job stopped between folds has a summary of the folds so far (old summaries lack the flag)
+        finished = summary is not None and summary.get("complete", True)
+        jobs.append(Job(job_dir, dict(pairs), summary if finished else None))
     return jobs
 
 
@@ -137,7 +140,8 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
     unfinished = [str(job.dir.relative_to(sweep_dir)) for job in jobs if job.summary is None]
     if unfinished:
         raise UserError(
-            f"{sweep_dir}: job(s) {unfinished} have no {SUMMARY_FILE} (failed or still running); rerun them"
+            f"{sweep_dir}: job(s) {unfinished} have not finished (failed, stopped or still running); finish "
+            f"each with python train.py resume={sweep_dir}/<job>, then aggregate again"
         )
     splits = {(job.dir / SPLIT_FILE).read_text() for job in jobs}
     if len(splits) > 1:
@@ -155,7 +159,13 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
         raise UserError(
             f"{sweep_dir}: fold(s) trained more than once ({sorted(folds)}); aggregate one job per fold"
         )
-    summary = summarize(sorted(results, key=lambda result: result["fold"]), jobs[0].summary["classes"])
+    summary = summarize(
+        sorted(results, key=lambda result: result["fold"]),
+        jobs[0].summary["classes"],
+        complete=True,
+        # one split, so the same bad images were left out of every job
+        bad_files_left_out=jobs[0].summary.get("bad_files_left_out", 0),
+    )
     write_text(sweep_dir / SPLIT_FILE, splits.pop())
     write_json(sweep_dir / SUMMARY_FILE, summary)
     print(f"cross-validation summary ({sweep_dir / SUMMARY_FILE}):\n{format_summary(summary)}")

@@ -13,6 +13,7 @@ from PIL import Image
 from genre_lightning.audio.dataset import build_dataset, find_songs
 from genre_lightning.audio.rendering import Rendering, read_marker, write_marker
 from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render
+from genre_lightning.constants import BUILD_LOCK
 from genre_lightning.constants import RENDER_LOG as LOG
 from genre_lightning.constants import RENDERING_MARKER as MARKER
 from genre_lightning.data.splits import discover
@@ -38,7 +39,12 @@ def src(tmp_path, write_song):
 
 
 def files(root):
-    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    """Every file's mtime, but the lock's (each run writes its pid there)."""
+    return {
+        p.relative_to(root).as_posix(): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and p.name != BUILD_LOCK
+    }
 
 
 def test_builds_genre_folders_from_every_format_and_reports_the_bad_file(src, tmp_path):
@@ -105,6 +111,20 @@ def test_an_interrupted_run_redoes_only_unfinished_songs(src, tmp_path):
         "Rock/long-001.jpg",
         "Rock/long-002.jpg",
     ]
+
+
+def test_a_second_builder_into_the_same_folder_is_refused_naming_the_first(src, tmp_path, held_elsewhere):
+    out = tmp_path / "images"
+    build_dataset(find_songs(src), out, SMALL)
+    (out / "Rock" / "long-001.jpg").unlink()  # work left for a second run
+    before = files(out)
+    pid = held_elsewhere(
+        f"from genre_lightning.files import hold_lock\nlock = hold_lock({str(out / BUILD_LOCK)!r})"
+    )
+    with pytest.raises(UserError, match=rf"another build_dataset.py is writing here \(pid {pid} on ") as err:
+        build_dataset(find_songs(src), out, SMALL)
+    assert str(out) in str(err.value) and "\n" not in str(err.value)
+    assert files(out) == before, "nothing rendered twice, no line added to the log"
 
 
 def test_labels_csv_names_each_song_and_its_genre(src, tmp_path):

@@ -53,10 +53,11 @@ def test_too_few_images_for_the_folds_is_a_clear_error():
 
 
 def make_folder(root, layout: dict[str, int]):
+    """Genre folders of small JPEGs: 80x60, so that the scan does not find them far below the default 224 px."""
     for name, n in layout.items():
         (root / name).mkdir(parents=True)
         for i in range(n):
-            Image.new("RGB", (40, 30), (i * 20 % 255, 0, 0)).save(root / name / f"{i}.jpg")
+            Image.new("RGB", (80, 60), (i * 20 % 255, 0, 0)).save(root / name / f"{i}.jpg")
     return root
 
 
@@ -189,7 +190,7 @@ def test_datamodule_splits_built_datasets_by_song(tmp_path):
     for genre in ("Rock", "Folk"):
         for song in range(6):
             for window in range(2):
-                Image.new("RGB", (40, 30)).save(root / genre / f"s{song}-{window:03d}.jpg")
+                Image.new("RGB", (80, 60)).save(root / genre / f"s{song}-{window:03d}.jpg")
     write_marker(root, Rendering())
     dm = SpectrogramDataModule(root=str(root), num_folds=2, test_fraction=0.34)
     dm.setup()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import write_png_bomb
 from PIL import Image
 
 from genre_lightning.audio.dataset import build_dataset, find_songs
@@ -424,6 +425,35 @@ def test_folder_with_a_bad_file_gets_an_error_row_csv_and_json(entry, trained_ru
                 "probability": p["probability"],
             }
             assert p["probabilities"][classes[1]] == pytest.approx(float(r[classes[1]]), abs=1e-6)
+
+
+def test_an_oversized_image_is_its_own_error_row_and_the_others_are_written(
+    entry, trained_run, demo_root, tmp_path
+):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted((demo_root / "Rock").glob("*.jpg"))[:2]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    bomb = str(write_png_bomb(folder / "bomb.png"))  # 20000x20000, 49 KB
+    output = tmp_path / "preds.csv"
+    result = entry("predict.py", f"ckpt={trained_run}", f"image={folder}", f"output={output}")
+    assert result.code == 1, result.err
+    rows = table(result.out.split("\nwrote ")[0])
+    assert (
+        rows[bomb][0] == "ERROR"
+        and "over the limit of 89,478,485 (corrupt, or a decompression bomb)" in rows[bomb][-1]
+    )
+    with open(output, newline="") as f:
+        records = {r["file"]: r for r in csv.DictReader(f)}
+    assert list(records) == [bomb, *(str(p) for p in sorted(folder.glob("*.jpg")))]
+    assert [bool(r["genre"]) for r in records.values()] == [False, True, True]
+
+    # the limit is a setting: the 96x72 images are over 6911 pixels
+    strict = entry("predict.py", f"ckpt={trained_run}", f"image={folder}", "max_image_pixels=6911")
+    assert strict.code == 1
+    assert all(
+        cells[0] == "ERROR" and "over the limit of 6,911" in cells[-1] for cells in table(strict.out).values()
+    )
 
 
 def test_audio_folder_end_to_end(trained_run, songs, tmp_path):

@@ -26,6 +26,14 @@ from genre_lightning.training.kfold import train
 # 8 images per genre: 2 held out, 3 per fold, so each job trains in a second or two
 SMALL = [*TINY, "data.max_per_class=8"]
 METRICS = ("val/loss", "val/acc", "val/f1", "test/loss", "test/acc", "test/f1")
+# DDP on two CPU processes (gloo): SyncBatchNorm needs GPUs, and bf16 is slow on CPU
+DDP_ON_CPU = [
+    "trainer=ddp",
+    "trainer.accelerator=cpu",
+    "trainer.devices=2",
+    "trainer.sync_batchnorm=false",
+    "trainer.precision=32-true",
+]
 
 
 def train_py(*args: str, log_dir) -> str:
@@ -168,19 +176,26 @@ def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_
     assert not (sweep / "cv_summary.json").exists()
 
 
+def test_a_job_stopped_between_folds_is_ranked_as_unfinished(tmp_path):
+    # job 1 was stopped: the summary of its folds so far is not a result to rank or merge
+    sweep = tmp_path / "sweep"
+    for job, (acc, complete) in enumerate([(0.5, True), (0.9, False)]):
+        (sweep / str(job) / ".hydra").mkdir(parents=True)
+        (sweep / str(job) / ".hydra" / "overrides.yaml").write_text(f"- data.fold={job}\n")
+        metrics = {"val/acc_mean": acc, "val/acc_std": 0.0}
+        summary = {"classes": ["A", "B"], "complete": complete, "folds": [], "metrics": metrics}
+        (sweep / str(job) / "cv_summary.json").write_text(json.dumps(summary))
+    sweeps.write_sweep_summary(sweep, "val/acc_mean")
+    assert [(row["job"], row["val/acc_mean"]) for row in read_rows(sweep)] == [("0", "0.5"), ("1", "")]
+    with pytest.raises(UserError, match=r"job\(s\) \['1'\] have not finished .* python train.py resume="):
+        sweeps.aggregate_folds(sweep)
+
+
 def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
     # batches of 8: each process gets 11 of the 21 training images
     overrides = [*SMALL, f"data.root={demo_root}", "data.fold=0", "data.batch_size=8"]
     run = tmp_path / "run"
-    # gloo on CPU: SyncBatchNorm needs GPUs, and bf16 is slow on CPU
-    ddp = [
-        "trainer=ddp",
-        "trainer.accelerator=cpu",
-        "trainer.devices=2",
-        "trainer.sync_batchnorm=false",
-        "trainer.precision=32-true",
-    ]
-    train_py(*overrides, *ddp, f"hydra.run.dir={run}", log_dir=tmp_path)
+    train_py(*overrides, *DDP_ON_CPU, f"hydra.run.dir={run}", log_dir=tmp_path)
     summary = json.loads((run / "cv_summary.json").read_text())
     ckpt = torch.load(run / summary["folds"][0]["checkpoint"], map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
@@ -204,6 +219,22 @@ def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
     hits = (logits[padded].argmax(dim=1) == labels[padded]).float()
     assert summary["folds"][0]["val/loss"] == pytest.approx(losses.mean().item(), rel=1e-4)
     assert summary["folds"][0]["val/acc"] == pytest.approx(hits.mean().item())
+
+
+def test_ddp_with_less_than_a_batch_per_process_is_refused_before_training(demo_root, tmp_path):
+    # 21 training images in fold 0, over 2 processes: 11 each, less than the batch of 16
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "train.py", *SMALL, f"data.root={demo_root}", "data.fold=0", *DDP_ON_CPU,
+         f"hydra.run.dir={run}", f"paths.log_dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: fold 0: 21 training images over 2 processes is 11 per process, less than one batch "
+        "(data.batch_size=16); set data.batch_size=11 or lower, or train on fewer devices"
+    )
+    assert not (run / "fold_0" / "checkpoints").exists()
 
 
 def test_ddp_inside_a_multirun_on_one_machine_is_refused(tiny_cfg):

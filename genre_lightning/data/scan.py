@@ -1,0 +1,171 @@
+"""The scan before training: every image opened and checked, so a bad file stops the run before any fold
+trains (data.bad_files=error) or is left out of the split (skip), instead of failing when first read.
+
+JPEGs are decoded at libjpeg's smallest DCT scale (1/8, grey), which reads every byte of the entropy-coded
+data, so a truncated file shows, for a few percent of a full decode; PNGs are verified (every chunk and
+its checksum) without decoding. Results are cached per file by path, size and modification time under
+data.cache_dir, so a later run re-checks only new and changed files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from torch.utils.data import DataLoader, Dataset
+
+from genre_lightning.data.cache import digest
+from genre_lightning.data.images import open_image
+from genre_lightning.errors import UserError
+from genre_lightning.files import write_json
+
+log = logging.getLogger(__name__)
+
+# Bump when the checks change, so cached results are checked again.
+SCAN_VERSION = 1
+# An image whose short side is under this share of the model's input is bad too: blown up that far it
+# holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
+MIN_SIDE_SHARE = 0.25
+POLICIES = ("error", "skip")
+
+
+class BadImages(UserError):
+    """Bad images found by the scan under data.bad_files=error; ``files`` lists (path, reason) pairs."""
+
+    def __init__(self, files: list[tuple[str, str]]):
+        self.files = files
+        super().__init__(self.summary())
+
+    def summary(self, listed_in: str | os.PathLike | None = None) -> str:
+        """One line: the count, the first file's reason, the next paths, and where the full list is."""
+        others = [path for path, _ in self.files[1:3]]
+        if len(self.files) > 3:
+            others.append(f"{len(self.files) - 3} more")
+        also = f"; also {', '.join(others)}" if others else ""
+        where = f"; all listed in {listed_in}" if listed_in else ""
+        return (
+            f"{len(self.files)} bad image(s): {self.files[0][1]}{also}{where}; remove or re-export them, "
+            "or set data.bad_files=skip to train without them"
+        )
+
+
+def format_bad_files(files: list[tuple[str, str]]) -> str:
+    """One line per file: its path, a tab, the reason."""
+    return "".join(f"{path}\t{reason}\n" for path, reason in files)
+
+
+def check_image(path: str, max_pixels: int) -> list[int] | str:
+    """The image's [width, height] if it decodes, else the one-line reason it does not."""
+    try:
+        with open_image(path, max_pixels) as image:
+            size = list(image.size)
+            if image.format == "JPEG":
+                image.draft("L", (1, 1))
+                image.load()
+            else:
+                image.verify()
+        return size
+    except UserError as err:
+        return str(err)
+
+
+def bad_images(
+    files: list[str], image_size: int, max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
+) -> list[tuple[str, str]]:
+    """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``' order."""
+    checked = scan(files, max_pixels, cache_dir, num_workers)
+    smallest = image_size * MIN_SIDE_SHARE
+    bad = []
+    for path in files:
+        result = checked[path]
+        if isinstance(result, str):
+            bad.append((path, result))
+        elif min(result) < smallest:
+            bad.append(
+                (
+                    path,
+                    f"{path}: {result[0]}x{result[1]} pixels, far below the model's {image_size} px input; "
+                    "remove or re-export the file",
+                )
+            )
+    return bad
+
+
+def scan(
+    files: list[str], max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
+) -> dict[str, list[int] | str]:
+    """check_image of every file, in ``num_workers`` processes, reusing the cached result of files whose
+    size and modification time are unchanged."""
+    started = time.perf_counter()
+    cache_path = _cache_path(files, cache_dir)
+    cached = _read_cache(cache_path, max_pixels)
+    stamps = {path: _stamp(path) for path in files}
+    results = {path: cached[path][1] for path in files if path in cached and cached[path][0] == stamps[path]}
+    todo = [path for path in files if path not in results]
+    if todo:
+        # a worker checks 32 files per round trip; a handful of files is quicker checked here
+        workers = num_workers if len(todo) > 64 else 0
+        loader = DataLoader(_Check(todo, max_pixels), batch_size=32, num_workers=workers, collate_fn=list)
+        for batch in loader:
+            results.update(batch)
+        if cache_path is not None:
+            _write_cache(cache_path, max_pixels, {path: [stamps[path], results[path]] for path in files})
+    log.info(
+        "scanned %d images in %.1f s (%d checked, %d unchanged since the last scan)",
+        len(files),
+        time.perf_counter() - started,
+        len(todo),
+        len(files) - len(todo),
+    )
+    return results
+
+
+class _Check(Dataset):
+    def __init__(self, files: list[str], max_pixels: int):
+        self.files, self.max_pixels = files, max_pixels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[str, list[int] | str]:
+        path = self.files[index]
+        return path, check_image(path, self.max_pixels)
+
+
+def _stamp(path: str) -> list[int]:
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _cache_path(files: list[str], cache_dir: str | os.PathLike | None) -> Path | None:
+    if cache_dir is None or not files:
+        return None
+    folder = os.path.commonpath([os.path.abspath(f) for f in files])
+    return Path(cache_dir) / f"scan-{Path(folder).name}-{digest(folder)[:8]}.json"
+
+
+def _read_cache(path: Path | None, max_pixels: int) -> dict[str, list]:
+    if path is None:
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):  # none yet, or unreadable
+        return {}
+    if saved.get("version") != SCAN_VERSION or saved.get("max_pixels") != max_pixels:
+        return {}
+    return saved["files"]
+
+
+def _write_cache(path: Path, max_pixels: int, entries: dict[str, list]) -> None:
+    try:
+        write_json(path, {"version": SCAN_VERSION, "max_pixels": max_pixels, "files": entries})
+    except OSError as err:  # e.g. a read-only data folder: the next run scans again
+        log.warning("cannot cache the scan in %s (%s)", path, err)
+
+
+def check_policy(policy: str) -> None:
+    if policy not in POLICIES:
+        raise UserError(f"data.bad_files={policy!r}: must be one of {', '.join(POLICIES)}")

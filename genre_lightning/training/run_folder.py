@@ -1,0 +1,141 @@
+"""The run folder: claimed by one training process before anything is written into it, then the split
+every fold is drawn from, the bad images the scan found, and each fold's result the moment it finishes.
+
+A fresh run creates ``run.lock`` exclusively (so a folder that ever held a run is never reused) and locks
+it while it runs (so a resume waits for no one and two resumes cannot meet); the file names the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from hydra.experimental.callback import Callback
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig
+
+from genre_lightning.constants import BAD_FILES, FOLD_RESULT, RUN_LOCK, SPLIT_FILE
+from genre_lightning.data.scan import format_bad_files
+from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
+
+LAST_CHECKPOINT = "last.ckpt"
+
+# the run folders this process has claimed, with their held locks (released when the process ends)
+_held: dict[Path, IO] = {}
+
+
+def claim(run_dir: str | os.PathLike, resume: bool) -> None:
+    """Make this process the one writing into ``run_dir`` until release(): a fresh run needs a folder that
+    never held a run, a resume one that no process is running in. Claiming a folder this process holds
+    (the Hydra callback below claimed it for this run) is a no-op."""
+    run_dir = Path(os.path.abspath(run_dir))
+    if run_dir in _held:
+        return
+    lock_path = run_dir / RUN_LOCK
+    if not resume:
+        try:
+            if (run_dir / SPLIT_FILE).exists():  # a run from before run.lock existed
+                raise FileExistsError
+            run_dir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            raise UserError(
+                f"{run_dir}: already holds a run ({lock_holder(lock_path)}); choose a new hydra.run.dir, or "
+                f"finish that run with python train.py resume={run_dir}"
+            ) from None
+    lock = hold_lock(lock_path)
+    if lock is None:
+        raise UserError(
+            f"{run_dir}: a training process is running there ({lock_holder(lock_path)}); "
+            "wait for it to end, or stop it first"
+        )
+    _held[run_dir] = lock
+
+
+def release(run_dir: str | os.PathLike) -> None:
+    lock = _held.pop(Path(os.path.abspath(run_dir)), None)
+    if lock is not None:
+        lock.close()
+
+
+@contextlib.contextmanager
+def claimed(run_dir: Path, resume: bool, writer: bool) -> Iterator[None]:
+    """The run folder claimed for the block, by the process that writes files (DDP's rank 0)."""
+    if not writer:
+        yield
+        return
+    claim(run_dir, resume)
+    try:
+        yield
+    finally:
+        release(run_dir)
+
+
+class ClaimRunFolder(Callback):
+    """Hydra callback: claim each run's folder before Hydra writes its config and log there, so a second
+    run given the same folder stops with one line and leaves the first one's files alone. Under DDP only
+    rank 0 claims: Lightning starts the other processes in the same folder."""
+
+    @exit_on_user_error
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if rank_zero_only.rank == 0:
+            claim(config.hydra.run.dir, resume=config.get("resume") is not None)
+
+    @exit_on_user_error
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        # a multirun job's folder (a run's was claimed above): Hydra has written its config already
+        if rank_zero_only.rank == 0:
+            claim(config.hydra.runtime.output_dir, resume=config.get("resume") is not None)
+
+    def on_job_end(self, config: DictConfig, **kwargs) -> None:
+        release(config.hydra.runtime.output_dir)
+
+
+def keep_split(run_dir: Path, split: dict, resume: bool) -> None:
+    """Write split.json; when resuming, insist instead that the data still gives the run's split."""
+    path = run_dir / SPLIT_FILE
+    if not (resume and path.is_file()):
+        write_json(path, split)
+        return
+    saved, now = json.loads(path.read_text()), json.loads(json.dumps(split))
+    if saved != now:
+        gone, new = sorted(_files(saved) - _files(now)), sorted(_files(now) - _files(saved))
+        example = f", e.g. {(gone or new)[0]}" if gone or new else ""
+        raise UserError(
+            f"{path}: the data no longer gives this run's split ({len(gone)} image(s) gone, {len(new)} new"
+            f"{example}); resume with the same images, from the folder the run was started in"
+        )
+
+
+def _files(split: dict) -> set[str]:
+    return {path for part in [split["test"], *split["folds"]] for path, _ in part}
+
+
+def write_bad_files(run_dir: Path, files: list[tuple[str, str]]) -> Path:
+    return write_text(run_dir / BAD_FILES, format_bad_files(files))
+
+
+def fold_dir(run_dir: Path, fold: int) -> Path:
+    """fold_<k>/: the fold's TensorBoard run, its checkpoints/ and its result."""
+    return run_dir / f"fold_{fold}"
+
+
+def last_checkpoint(run_dir: Path, fold: int) -> Path | None:
+    """The checkpoint written at the end of the fold's latest epoch, if it got that far."""
+    path = fold_dir(run_dir, fold) / "checkpoints" / LAST_CHECKPOINT
+    return path if path.is_file() else None
+
+
+def write_fold_result(run_dir: Path, result: dict) -> None:
+    write_json(fold_dir(run_dir, result["fold"]) / FOLD_RESULT, result)
+
+
+def finished_folds(run_dir: Path) -> dict[int, dict]:
+    """The results of the folds that finished, by fold."""
+    results = (json.loads(path.read_text()) for path in run_dir.glob(f"fold_*/{FOLD_RESULT}"))
+    return {result["fold"]: result for result in results}
