@@ -6,8 +6,11 @@
     python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
     python predict.py ckpt=latest export=model.onnx
 
-Exit status: 0 when every file was predicted, 1 when some could not be read, 2 for a usage error.
+Exit status: 0 when every file was predicted (also when some got a warning), 1 when some could not be read,
+2 for a usage error.
 """
+
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -23,7 +26,12 @@ from genre_lightning.predict.inference import (
     predict_files,
     song_rendering,
 )
-from genre_lightning.predict.report import check_options, format_predictions, write_predictions
+from genre_lightning.predict.report import (
+    check_options,
+    format_predictions,
+    format_warnings,
+    write_predictions,
+)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
@@ -34,7 +42,7 @@ def main(cfg: DictConfig) -> None:
         raise UserError(
             "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
         )
-    check_options(cfg.output, cfg.top_k)
+    check_options(cfg.output, cfg.top_k, cfg.overwrite)
     check_aggregate(cfg.aggregate)
     ensemble = Ensemble(
         find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
@@ -52,6 +60,8 @@ def main(cfg: DictConfig) -> None:
         ensemble, files, file_loader(ensemble, rendering), cfg.batch_size, cfg.aggregate
     )
     print(format_predictions(predictions, ensemble.class_names, cfg.top_k, cfg.windows))
+    for line in format_warnings(predictions):
+        print(line, file=sys.stderr)
     if cfg.output:
         written = write_predictions(
             cfg.output,

@@ -1,12 +1,21 @@
-"""The one error type users see: a single line that names the file and the fix."""
+"""The one error type users see (a single line that names the file and the fix), and the one warning type
+(an input that can be used but gives a doubtful answer)."""
 
 import functools
 import re
 import sys
 
+from hydra.errors import InstantiationException
+from omegaconf.errors import MissingMandatoryValue
+
 
 class UserError(Exception):
     """Bad input or configuration that the user can fix; printed as one line, no traceback."""
+
+
+class InputWarning(UserWarning):
+    """An input unlike the model's training data (a tiny image, a silent song): it is predicted, and its
+    result is marked with the reason."""
 
 
 def one_line(err: UserError) -> str:
@@ -18,16 +27,36 @@ def one_line(err: UserError) -> str:
     return " ".join(lines)
 
 
+def user_message(err: BaseException) -> str | None:
+    """The one line to print for a mistake the user can fix; None for anything else (a bug keeps its
+    traceback).
+
+    A UserError raised while Hydra builds an object from its config reaches the entry point wrapped in
+    Hydra's InstantiationException (one per level of nesting), and a required value left off the command
+    line (``???`` in the config) is omegaconf's MissingMandatoryValue.
+    """
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    if isinstance(err, UserError):
+        return one_line(err)
+    if isinstance(err, MissingMandatoryValue):
+        return f"{err.full_key} is required; pass {err.full_key}=<value> on the command line"
+    return None
+
+
 def exit_on_user_error(main):
-    """Wrap an entry point so a UserError ends the process with a one-line message and status 2."""
+    """Wrap an entry point so a user's mistake ends the process with a one-line message and status 2."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
-        except UserError as err:
+        except Exception as err:
+            message = user_message(err)
+            if message is None:
+                raise
             # SystemExit passes through Hydra, which would otherwise print a traceback.
-            print(f"error: {one_line(err)}", file=sys.stderr)
+            print(f"error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper

@@ -1,6 +1,6 @@
 """Audio files -> the JPEG spectrograms a model trains on, and the marker that records how they were made.
 
-Dataset building and prediction on audio both go through :meth:`Rendering.render_file`, and prediction
+Dataset building and prediction on audio both go through :meth:`Rendering.render`, and prediction
 decodes its JPEGs with :func:`genre_lightning.data.images.load_image` exactly as training decodes the
 files, so a song predicted from audio gives the same pixels as the image the dataset builder wrote for it.
 """
@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, window_spans
 from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
 from genre_lightning.errors import UserError
@@ -24,6 +26,10 @@ PUBLISHED_JPEG_QUALITY = 75
 PUBLISHED_WINDOW_SECONDS = 30.0
 # What demo.dataset.make_demo_dataset saves its images with (its marker does not record it).
 DEMO_JPEG_QUALITY = 90
+# Prediction doubts a song shorter than this share of a window (a clip a little short of 30 s is normal)...
+SHORT_WINDOW_SHARE = 0.9
+# ...or quieter than this RMS level in dB below full scale: silence to the ear.
+SILENCE_DBFS = -60.0
 
 
 @dataclass(frozen=True)
@@ -76,12 +82,34 @@ class Rendering:
 
     def render_file(self, path: str | os.PathLike) -> list[SongWindow]:
         """One JPEG per window of the audio file; raises AudioError for a file that cannot be decoded."""
+        return self.render(self.load(path))
+
+    def load(self, path: str | os.PathLike) -> np.ndarray:
+        """The audio file as mono samples at the spectrogram's rate; AudioError if it cannot be decoded."""
+        return load_audio(path, self.spec.sample_rate)
+
+    def render(self, audio: np.ndarray) -> list[SongWindow]:
+        """One JPEG per window of mono audio at the spectrogram's rate."""
         rate = self.spec.sample_rate
-        audio = load_audio(path, rate)
         return [
             SongWindow(start / rate, end / rate, self.encode(audio[start:end]))
             for start, end in window_spans(len(audio), rate, self.window_seconds, self.hop_seconds)
         ]
+
+    def doubts(self, audio: np.ndarray) -> list[str]:
+        """What makes images of this audio unlike full windows of music: audio much shorter than a window
+        (its spectrogram is stretched to the window's width) or silence (its noise floor is stretched to the
+        full colour range)."""
+        doubts = []
+        seconds = len(audio) / self.spec.sample_rate
+        if self.window_seconds is not None and seconds < SHORT_WINDOW_SHARE * self.window_seconds:
+            doubts.append(
+                f"{seconds:.1f} s of audio, shorter than the model's {self.window_seconds:g} s window "
+                "(its spectrogram is stretched)"
+            )
+        if np.sqrt(np.mean(np.square(audio, dtype=np.float64))) < 10 ** (SILENCE_DBFS / 20):
+            doubts.append(f"silent (RMS level under {SILENCE_DBFS:g} dBFS)")
+        return doubts
 
     def encode(self, audio) -> bytes:
         buffer = io.BytesIO()

@@ -69,15 +69,42 @@ def _undecodable(path, reason: str) -> AudioError:
     return AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3")
 
 
+def _is_audio_header(head: bytes) -> bool:
+    """Whether a file's first 4 bytes start a wav, flac, ogg or mp3 file (an ID3 tag or an MPEG frame)."""
+    if head.startswith((b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3")):
+        return True
+    # an MPEG audio frame header: 11 sync bits, then a version, layer, bitrate and sample rate that exist
+    return (
+        len(head) == 4
+        and head[0] == 0xFF
+        and head[1] & 0xE0 == 0xE0
+        and (head[1] >> 3) & 3 != 1
+        and (head[1] >> 1) & 3 != 0
+        and head[2] >> 4 != 0xF
+        and (head[2] >> 2) & 3 != 3
+    )
+
+
 def _libsndfile(path, call):
     """``call()`` with libsndfile's errors as one-line AudioErrors naming ``path``."""
     if not Path(path).is_file():
         raise _undecodable(path, "no such file")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not _is_audio_header(head):
+        # Checked first: libsndfile hands an unknown file named .mp3 to mpg123, which prints its attempts
+        # to find a frame on stderr, and then reports that the file does not exist.
+        raise AudioError(
+            f"{path}: not an audio file ({'empty' if not head else 'no wav, flac, ogg or mp3 header'}); "
+            "supported: wav, flac, ogg, mp3"
+        )
     try:
         return call()
     except (RuntimeError, OSError) as e:  # LibsndfileError is a RuntimeError
-        # libsndfile's own wording can span lines and, for an unknown format, blames the file's existence.
+        # libsndfile's own wording can span lines, and for a damaged mp3 blames the file's existence.
         reason = " ".join(str(e).split())
+        if "does not exist" in reason:
+            raise _undecodable(path, "truncated or damaged") from None
         raise _undecodable(path, f"unrecognised or corrupt file; libsndfile: {reason}") from None
 
 

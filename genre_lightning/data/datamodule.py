@@ -60,6 +60,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
             raise UserError(f"data.num_folds={num_folds}: k-fold cross-validation needs at least 2 folds")
         if fold is not None and not 0 <= fold < num_folds:
             raise UserError(f"data.fold={fold}: must be in 0..{num_folds - 1} (data.num_folds={num_folds})")
+        if not 0 <= test_fraction < 1:
+            raise UserError(
+                f"data.test_fraction={test_fraction}: the share of each genre held out for testing must be "
+                "at least 0 and below 1"
+            )
         check_policy(bad_files)
         self.root = Path(root)
         self.classes = list(classes) if classes is not None else None

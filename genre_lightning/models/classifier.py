@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
@@ -129,18 +130,47 @@ class GenreClassifier(pl.LightningModule):
             matrices = [p for p in self.parameters() if p.ndim > 1]
             vectors = [p for p in self.parameters() if p.ndim <= 1]
             params = [{"params": matrices}, {"params": vectors, "weight_decay": 0.0}]
-        # partial: Hydra would turn the parameter groups (dicts of tensors) into configs
-        optimizer = instantiate(self.hparams.optimizer, _partial_=True)(params)
-        if self.hparams.scheduler is None:
-            return optimizer
         interval = self.hparams.scheduler_interval
-        if interval not in ("epoch", "step"):
-            raise UserError(f"model.scheduler_interval={interval!r}: use epoch or step")
         # per-step schedules (warmup + cosine) are laid out over the whole run's optimizer steps
-        extra = {"total_steps": self.trainer.estimated_stepping_batches} if interval == "step" else {}
-        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **extra)
-        # Lightning steps ReduceLROnPlateau on `monitor` after every validation epoch.
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": interval},
-        }
+        steps = self.trainer.estimated_stepping_batches if interval == "step" else None
+        return optimization(
+            params, self.hparams.optimizer, self.hparams.scheduler, self.hparams.monitor, interval, steps
+        )
+
+
+def optimization(
+    params,
+    optimizer: dict,
+    scheduler: dict | None,
+    monitor: str = "val/loss",
+    interval: str = "epoch",
+    total_steps: int | None = None,
+):
+    """The optimizer (and scheduler) built from their configs, as configure_optimizers returns them.
+
+    A value they reject (a negative lr, a factor of 2...) is a UserError naming model.optimizer or
+    model.scheduler; training checks the configs this way before it starts (genre_lightning.training.checks).
+    ``interval="step"`` schedules are stepped every optimizer step and get ``total_steps``.
+    """
+    built = _build("model.optimizer", optimizer, params)
+    if scheduler is None:
+        return built
+    if interval not in ("epoch", "step"):
+        raise UserError(f"model.scheduler_interval={interval!r}: use epoch or step")
+    extra = {"total_steps": total_steps} if interval == "step" else {}
+    # Lightning steps ReduceLROnPlateau on `monitor` after every validation epoch.
+    lr_scheduler = _build("model.scheduler", scheduler, optimizer=built, **extra)
+    return {
+        "optimizer": built,
+        "lr_scheduler": {"scheduler": lr_scheduler, "monitor": monitor, "interval": interval},
+    }
+
+
+def _build(key: str, cfg: dict, *args, **kwargs):
+    # partial, then called: Hydra would turn parameter groups (dicts of tensors) into configs
+    try:
+        return instantiate(cfg, _partial_=True)(*args, **kwargs)
+    except (InstantiationException, ValueError, TypeError) as err:
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        reason = " ".join(str(cause).split())
+        raise UserError(f"{key}: cannot build {cfg.get('_target_')} ({reason}); fix {key}.*") from None

@@ -15,6 +15,14 @@ ARCHS = {
 }
 
 
+def check_arch(arch: str, weights: str | None) -> None:
+    """Fail on an architecture or weights name that build_resnet does not know."""
+    if arch not in ARCHS:
+        raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
+    if weights not in (None, "imagenet"):
+        raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+
+
 def build_resnet(
     arch: str = "resnet50",
     num_classes: int = 7,
@@ -34,10 +42,7 @@ def build_resnet(
     """
     if in_channels not in (1, 3):
         raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.colormap set)")
-    if arch not in ARCHS:
-        raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
-    if weights not in (None, "imagenet"):
-        raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+    check_arch(arch, weights)
     if width != 64 and weights is not None:
         raise UserError(
             f"model.width={width}: ImageNet weights exist for width 64 only; set model.weights=null"

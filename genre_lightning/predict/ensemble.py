@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -14,14 +15,33 @@ from torch import nn
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data.images import MAX_PIXELS, load_image
-from genre_lightning.errors import UserError
+from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import device_type, inference_autocast, inference_bf16
 
+# Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
+MAX_ENLARGEMENT = 2
+
 
 def pick_device(name: str = "auto") -> torch.device:
-    """`auto`: CUDA, else MPS, else the CPU; any other name as torch spells it (cuda:1...)."""
-    return torch.device(device_type(name))
+    """`auto`: CUDA, else MPS, else the CPU; `gpu`: CUDA, else MPS; any other name as torch spells it
+    (cuda:1...). A device this machine does not have is a UserError."""
+    kind = device_type(name)
+    if kind == "gpu":  # device_type found neither
+        raise UserError(f"device={name}: this machine has no CUDA or MPS GPU; use device=auto or cpu")
+    try:
+        device = torch.device(kind)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device={name}: unknown; use auto, cpu, gpu, cuda, cuda:<n> or mps")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(
+            f"device={name}: this machine has {torch.cuda.device_count()} CUDA GPU(s); use device=auto or cpu"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device={name}: MPS is not available here; use device=auto or cpu")
+    return device
 
 
 def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> list[Path]:
@@ -125,17 +145,31 @@ class Ensemble:
         self.precision, self.bf16 = precision, inference_bf16(self.device, precision)
 
     def preprocess(self, path: str | os.PathLike) -> torch.Tensor:
-        """Image file -> uint8 tensor exactly as the models were validated."""
+        """Image file -> uint8 tensor exactly as the models were validated; an InputWarning for an image
+        far smaller than the models' input."""
         if not Path(path).is_file():
             raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
-        return self.transform(load_image(path, self.min_size, self.max_image_pixels))
+        image = load_image(path, self.min_size, self.max_image_pixels)
+        # load_image keeps the short side >= min_size when the file has that many pixels
+        if min(image.size) * MAX_ENLARGEMENT < self.min_size:
+            warnings.warn(
+                f"image is {image.width}x{image.height} px, enlarged {self.min_size / min(image.size):.0f}x "
+                f"to the {self.min_size} px the model was trained at",
+                InputWarning,
+                stacklevel=2,
+            )
+        return self.transform(image)
 
     def preprocess_audio(
         self, path: str | os.PathLike, rendering: Rendering
     ) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
         """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder
-        writes, and each window's start and end in the song (seconds)."""
-        windows = rendering.render_file(path)
+        writes, and each window's start and end in the song (seconds); an InputWarning for audio shorter
+        than a window or silent."""
+        audio = rendering.load(path)
+        for doubt in rendering.doubts(audio):
+            warnings.warn(doubt, InputWarning, stacklevel=2)
+        windows = rendering.render(audio)
         images = [
             self.transform(load_image(io.BytesIO(window.jpeg), self.min_size, self.max_image_pixels))
             for window in windows

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from tqdm import tqdm
 
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import AudioError
-from genre_lightning.errors import UserError
+from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.predict.ensemble import Ensemble
 
 # a window's start and end in its song, seconds
@@ -39,6 +40,8 @@ class Prediction:
     # songs only: where each window starts and ends
     spans: list[Span] | None = None
     error: str | None = None
+    # why the result is doubtful (the InputWarnings raised while reading the file)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def windows(self) -> int:
@@ -130,13 +133,24 @@ def predict_files(
     for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
         prediction = Prediction(str(path))
         predictions.append(prediction)
-        try:
-            images, prediction.spans = load(path)
-            pending.append((prediction, images))
-        except (UserError, AudioError) as err:
-            prediction.error = str(err)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            try:
+                images, prediction.spans = load(path)
+                pending.append((prediction, images))
+            except (UserError, AudioError) as err:
+                prediction.error = str(err)
+        prediction.warnings = input_warnings(caught)
         if sum(len(windows) for _, windows in pending) >= batch_size:
             flush()
     if pending:
         flush()
     return predictions
+
+
+def input_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The messages of the InputWarnings among ``caught``; any other warning is shown as usual."""
+    for w in caught:
+        if not issubclass(w.category, InputWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return [str(w.message) for w in caught if issubclass(w.category, InputWarning)]

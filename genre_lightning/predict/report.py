@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 from pathlib import Path
 
 from genre_lightning.errors import UserError
@@ -85,6 +86,7 @@ def to_records(
             "top_k": [],
             "windows": p.windows,
             "error": p.error,
+            "warnings": p.warnings,
         }
         if not p.error:
             best = top_k(p, class_names, k)
@@ -100,12 +102,39 @@ def to_records(
     return records
 
 
-def check_options(path: str | os.PathLike | None, k: int) -> None:
-    """Fail before any work on an output file of unknown format or a top_k below 1."""
-    if path is not None and Path(path).suffix.lower() not in FORMATS:
-        raise UserError(f"output={path}: unknown format; name the file .csv or .json")
+def check_options(path: str | os.PathLike | None, k: int, overwrite: bool = False) -> None:
+    """Fail before any work on a top_k below 1 or an output file that could not be written: of unknown
+    format, an existing file (unless ``overwrite``), or in a folder that is missing or takes no files."""
     if k < 1:
         raise UserError(f"top_k={k}: must be at least 1")
+    if path is None:
+        return
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise UserError(f"output={path}: unknown format; name the file .csv or .json")
+    if path.is_dir():
+        raise UserError(f"output={path}: is a folder; name a .csv or .json file")
+    if path.exists() and not overwrite:
+        raise UserError(
+            f"output={path}: the file exists; pass overwrite=true to replace it, or name another file"
+        )
+    if not path.parent.is_dir():
+        raise UserError(
+            f"output={path}: folder {path.parent} does not exist; create it first, or name a file in an "
+            "existing folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"output={path}: cannot write in {path.parent} ({err.strerror}); choose another folder"
+        ) from None
+
+
+def format_warnings(predictions: list[Prediction]) -> list[str]:
+    """One line per doubt about a prediction, naming its file, for stderr."""
+    return [f"warning: {p.file}: {message}" for p in predictions for message in p.warnings]
 
 
 def csv_top_k(record: dict) -> str:
@@ -123,7 +152,6 @@ def write_predictions(
 ) -> Path:
     """CSV: one row per file with its top-k and every class probability (and with ``windows``, one row per
     window of each song below its row). JSON: the same plus the models used."""
-    check_options(path, k)
     records = to_records(predictions, class_names, k, windows)
     if Path(path).suffix.lower() == ".json":
         return write_json(
@@ -138,7 +166,8 @@ def write_predictions(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     times = ["start", "end"] if windows else []
-    writer.writerow(["file", "genre", "probability", "top_k", "windows", "error", *times, *class_names])
+    header = ["file", "genre", "probability", "top_k", "windows", "error", "warnings", *times, *class_names]
+    writer.writerow(header)
     for r in records:
         probs = (
             [f"{q:.6f}" for q in r["probabilities"].values()]
@@ -147,9 +176,9 @@ def write_predictions(
         )
         probability = "" if r["probability"] is None else f"{r['probability']:.6f}"
         song = [r["file"], r["genre"] or "", probability, csv_top_k(r), r["windows"], r["error"] or ""]
-        writer.writerow(song + [""] * len(times) + probs)
+        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs)
         for w in r.get("timeline", []):
-            window = [r["file"], w["genre"], f"{w['probability']:.6f}", csv_top_k(w), "", ""]
+            window = [r["file"], w["genre"], f"{w['probability']:.6f}", csv_top_k(w), "", "", ""]
             writer.writerow(
                 window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
             )

@@ -21,6 +21,7 @@ from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
 from genre_lightning.training.callbacks import log_hparams
+from genre_lightning.training.checks import check_config
 from genre_lightning.training.evaluation import calibrate_fold, ensemble_report
 from genre_lightning.training.resume import hint_on_stop
 from genre_lightning.training.run_folder import (
@@ -46,6 +47,7 @@ def train(cfg: DictConfig) -> dict:
     this whole loop in step (Lightning starts the others at the first fit, with the same arguments and
     run folder) and all return the same synced metrics; only rank 0 writes files.
     """
+    check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0

@@ -45,11 +45,31 @@ def test_top_db_floors_quiet_bins():
     assert log_mel(tone(440), SpectrogramSpec(top_db=40)).min() == -40.0
 
 
-@pytest.mark.parametrize("freq", [150.0, 440.0, 1000.0, 3000.0, 8000.0])
-def test_pure_tone_lights_the_mel_band_that_covers_its_frequency(freq):
-    fft_bin = int(round(freq * SPEC.n_fft / SR))
-    expected = int(mel_filterbank(SPEC)[:, fft_bin].argmax())
-    assert int(log_mel(tone(freq), SPEC).mean(axis=1).argmax()) == expected
+# librosa's documented example: librosa.mel_frequencies(n_mels=40) (Slaney scale, 0 to 11025 Hz), the edges
+# and centres of 38 triangular bands
+LIBROSA_MEL_FREQUENCIES_40 = [
+    0.0, 85.317, 170.635, 255.952, 341.269, 426.586, 511.904, 597.221, 682.538, 767.855, 853.173, 938.49,
+    1024.856, 1119.114, 1222.042, 1334.436, 1457.167, 1591.187, 1737.532, 1897.337, 2071.84, 2262.393,
+    2470.47, 2697.686, 2945.799, 3216.731, 3512.582, 3835.643, 4188.417, 4573.636, 4994.285, 5453.621,
+    5955.205, 6502.92, 7101.009, 7754.107, 8467.272, 9246.028, 10096.408, 11025.0,
+]  # fmt: skip
+
+
+def test_mel_bands_peak_at_librosas_slaney_centres():
+    fb = mel_filterbank(SpectrogramSpec(n_mels=38))
+    peaks = fb.argmax(axis=1) * SR / SPEC.n_fft
+    # each band peaks at the FFT bin nearest its centre (bins are 10.8 Hz apart)
+    np.testing.assert_allclose(peaks, LIBROSA_MEL_FREQUENCIES_40[1:-1], atol=SR / SPEC.n_fft / 2)
+
+
+# tone (Hz) -> the band of 128 (0 to 11025 Hz) whose Slaney centre is nearest: 154.8, 438.5, 1006.2, 2994.4
+# and 8012.2 Hz
+TONE_BANDS = {150.0: 5, 440.0: 16, 1000.0: 38, 3000.0: 79, 8000.0: 116}
+
+
+@pytest.mark.parametrize("freq, band", TONE_BANDS.items())
+def test_pure_tone_lights_the_mel_band_that_covers_its_frequency(freq, band):
+    assert int(log_mel(tone(freq), SPEC).mean(axis=1).argmax()) == band
 
 
 def test_mel_filterbank_is_slaney_area_normalised():
@@ -126,16 +146,30 @@ def test_load_audio_keeps_the_file_rate_when_it_matches(tmp_path):
 
 
 @pytest.mark.parametrize("read", [lambda path: load_audio(path, SR), audio_seconds])
-@pytest.mark.parametrize("content", [b"this is not audio at all" * 10, b""])
-def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(tmp_path, content, read):
-    path = tmp_path / "broken_song.mp3"
+@pytest.mark.parametrize("suffix", [".mp3", ".wav"])
+@pytest.mark.parametrize("content", [b"this is not audio at all\n" * 100, b"", b"\xff\xd8\xff\xe0 a JPEG"])
+def test_load_audio_rejects_garbage_with_a_one_line_message_naming_the_file(
+    tmp_path, capfd, content, suffix, read
+):
+    path = tmp_path / f"broken_song{suffix}"
     path.write_bytes(content)
     with pytest.raises(AudioError) as info:
         read(path)
     message = str(info.value)
-    assert "broken_song.mp3" in message and "supported: wav, flac, ogg, mp3" in message
+    assert message.startswith(f"{path}: not an audio file (") and "supported: wav, flac, ogg, mp3" in message
     assert "\n" not in message
     assert isinstance(info.value, UserError)
+    # no decoder tried it: mpg123 would print its attempts on stderr
+    assert capfd.readouterr().err == ""
+
+
+def test_load_audio_names_a_damaged_mp3_without_blaming_a_pipe(tmp_path):
+    path = tmp_path / "damaged.mp3"
+    sf.write(path, tone(440), SR, format="MP3")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(AudioError, match="damaged.mp3: cannot decode audio") as info:
+        load_audio(path, SR)
+    assert "pipe" not in str(info.value) and "does not exist" not in str(info.value)
 
 
 @pytest.mark.parametrize("ext", AUDIO_EXTENSIONS)

@@ -31,35 +31,67 @@ def test_cache_gives_the_same_tensors_as_decoding(tiny_cfg):
 
 
 def write_images(folder, shades) -> list[str]:
+    """Uncompressed PNGs: a file's size depends on its pixel count only, not on the pixels."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, shade in enumerate(shades):
-        Image.new("RGB", (120, 80), (shade, 255 - shade, 40)).save(folder / f"{i}.jpg")
-        paths.append(str(folder / f"{i}.jpg"))
+        Image.new("RGB", (120, 80), (shade, 255 - shade, 40)).save(folder / f"{i}.png", compress_level=0)
+        paths.append(str(folder / f"{i}.png"))
     return paths
 
 
-def test_cache_is_reused_then_rebuilt_after_a_file_changes(tmp_path):
-    files = write_images(tmp_path / "data" / "Rock", [10, 120, 250])
-    cache_dir = tmp_path / "cache"
+def cached_files(cache_dir) -> list[str]:
+    return sorted(p.suffix for p in cache_dir.iterdir())
+
+
+def test_cache_is_reused_then_rebuilt_after_a_file_changes_is_added_or_removed(tmp_path):
+    folder, cache_dir = tmp_path / "data" / "Rock", tmp_path / "cache"
+    files = write_images(folder, [10, 120, 250])
     first = decoded_images(files, 40, cache_dir)
     assert first.nbytes == 3 * 60 * 40 * 3  # each image stored once, at the decode size (120x80 halved)
     assert decoded_images(files, 40, cache_dir).pixels_path == first.pixels_path, "up to date: reused"
     assert np.array_equal(np.asarray(first(files[1])), np.asarray(load_image(files[1], 40)))
 
-    write_images(tmp_path / "data" / "Rock", [10, 30])  # file 1 changes
+    # new pixels, same size: only the modification time tells
+    size = os.path.getsize(files[1])
+    write_images(folder, [10, 30])
     os.utime(files[1], ns=(0, os.stat(files[1]).st_mtime_ns + 10**9))
+    assert os.path.getsize(files[1]) == size
     second = decoded_images(files, 40, cache_dir)
     assert second.pixels_path != first.pixels_path
     assert np.array_equal(np.asarray(second(files[1])), np.asarray(load_image(files[1], 40)))
     assert not np.array_equal(np.asarray(second(files[1])), np.asarray(first(files[1])))
-    assert sorted(p.suffix for p in cache_dir.iterdir()) == [".json", ".u8"], "the stale cache is deleted"
+    assert cached_files(cache_dir) == [".json", ".u8"], "the stale cache is deleted"
+
+    added = folder / "added.png"
+    Image.new("RGB", (120, 80), (200, 0, 0)).save(added)
+    third = decoded_images([*files, str(added)], 40, cache_dir)
+    assert third.pixels_path != second.pixels_path and third.nbytes == 4 * 60 * 40 * 3
+    assert np.array_equal(np.asarray(third(str(added))), np.asarray(load_image(added, 40)))
+    added.unlink()
+    removed = decoded_images(files, 40, cache_dir)
+    assert removed.pixels_path != third.pixels_path and removed.nbytes == 3 * 60 * 40 * 3
+    assert np.array_equal(np.asarray(removed(files[2])), np.asarray(load_image(files[2], 40)))
+    assert cached_files(cache_dir) == [".json", ".u8"]
 
 
-def test_cache_build_names_an_unreadable_file(tmp_path):
+def test_a_half_written_cache_is_built_again(tmp_path):
+    files = write_images(tmp_path / "Rock", [10, 120])
+    built = decoded_images(files, 40, tmp_path / "cache")
+    # stopped after the pixels, before the index that marks them complete, with half the pixels written
+    built.pixels_path.with_suffix(".json").unlink()
+    built.pixels_path.write_bytes(built.pixels_path.read_bytes()[: built.nbytes // 2])
+    again = decoded_images(files, 40, tmp_path / "cache")
+    assert again.nbytes == 2 * 60 * 40 * 3
+    for path in files:
+        assert np.array_equal(np.asarray(again(path)), np.asarray(load_image(path, 40)))
+
+
+def test_cache_build_names_an_unreadable_file_and_leaves_nothing_behind(tmp_path):
     files = write_images(tmp_path / "Rock", [10])
     (tmp_path / "Rock" / "bad.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "cache").mkdir()
     with pytest.raises(UserError, match=r"bad.jpg: cannot read the image") as err:
         decoded_images([*files, str(tmp_path / "Rock" / "bad.jpg")], 40, tmp_path / "cache", num_workers=1)
     assert "\n" not in str(err.value)
-    assert not list((tmp_path / "cache").glob("*.json")), "no index for a failed build"
+    assert not list((tmp_path / "cache").iterdir()), "no index, pixels or temporary file of a failed build"

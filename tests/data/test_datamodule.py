@@ -1,5 +1,6 @@
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,12 +150,21 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
             {"_target_": "torchvision.transforms.v2.PILToTensor"}]},
     )
     dm.setup("fit")
-    assert len(dm.class_names) == 7
+    assert dm.class_names == sorted(p.name for p in demo_root.iterdir() if p.is_dir())
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (8, 3, 64, 64)
-    assert labels.dtype == torch.int64 and labels.max() < 7
-    val_files = {p for p, _ in dm.split.train_val(0)[1]}
-    assert len(dm.val_dataloader().dataset) == len(val_files)
+    assert labels.dtype == torch.int64
+    loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
+    # train, validation and test together hold every image on disk once
+    listed = [path for loader in loaders.values() for path in loader.dataset.files]
+    assert sorted(listed) == sorted(str(p) for p in demo_root.glob("*/*.jpg"))
+    # every label names the image's folder: in the datasets, and in the batches the loaders yield
+    for loader in loaders.values():
+        dataset = loader.dataset
+        assert [dm.class_names[y] for y in dataset.labels] == [Path(f).parent.name for f in dataset.files]
+    for name in ("val", "test"):  # unshuffled: batches follow the file list
+        batched = torch.cat([labels for _, labels in loaders[name]]).tolist()
+        assert [dm.class_names[y] for y in batched] == [Path(f).parent.name for f in loaders[name].dataset.files]
     assert json.loads(json.dumps(dm.split.to_dict()))["classes"] == dm.class_names
 
 

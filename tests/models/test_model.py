@@ -1,6 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from lightning.pytorch import Callback, Trainer
 from torch import nn
 from torchvision import models
 
@@ -60,24 +62,53 @@ def test_bad_model_choices_are_clear_errors(kwargs, message):
         build_resnet(**{"weights": None, **kwargs})
 
 
-def test_scheduler_steps_on_validation_loss():
+class LearningRates(Callback):
+    """Records the learning rate each training epoch starts with, and each validation loss."""
+
+    def __init__(self):
+        self.lrs, self.val_losses = [], []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.val_losses.append(trainer.callback_metrics["val/loss"].item())
+
+
+def test_scheduler_halves_the_lr_when_the_validation_loss_stops_improving(tiny_cfg):
+    datamodule = instantiate(tiny_cfg().data)
     model = GenreClassifier(
-        ["a", "b"],
+        datamodule.class_names,
         arch="resnet18",
         weights=None,
-        optimizer={"_target_": "torch.optim.SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4},
+        optimizer={"_target_": "torch.optim.SGD", "lr": 1e-7},
         scheduler={
             "_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
             "mode": "min",
             "factor": 0.5,
-            "patience": 5,
+            "patience": 0,
         },
     )
-    config = model.configure_optimizers()
-    assert isinstance(config["optimizer"], torch.optim.SGD)
-    assert config["optimizer"].defaults["weight_decay"] == 1e-4
-    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau)
-    assert config["lr_scheduler"]["monitor"] == "val/loss"
+    # A validation loss that cannot improve: frozen BatchNorm statistics, and steps too small to move it
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = 0.0
+    record = LearningRates()
+    trainer = Trainer(
+        accelerator="cpu",
+        max_epochs=4,
+        limit_train_batches=2,
+        num_sanity_val_steps=0,
+        callbacks=[record],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    assert record.val_losses == pytest.approx([record.val_losses[0]] * 4, rel=5e-5)
+    # the first epoch sets the best loss; after each later one (patience 0) the rate halves
+    assert record.lrs == pytest.approx([1e-7, 1e-7, 5e-8, 2.5e-8])
 
 
 def test_test_time_crops_average_the_logits_of_each_images_crops():

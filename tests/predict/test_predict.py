@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import write_png_bomb
+from PIL import Image
 
 from genre_lightning.audio.dataset import build_dataset, find_songs
 from genre_lightning.audio.rendering import Rendering
@@ -73,17 +74,48 @@ def test_image_prints_a_table_with_the_top_genres(entry, trained_run, demo_root)
     assert probs.max().item() * 100 == pytest.approx(ranked[0][1], abs=0.06)
 
 
+def mixed_run(trained_run: Path, folder: Path) -> Path:
+    """A run folder whose summary lists the trained run's fold 0 and a model of other genres."""
+    folder.mkdir()
+    state = torch.load(trained_run / "fold_1/checkpoints/best.ckpt", map_location="cpu", weights_only=False)
+    state["hyper_parameters"]["class_names"] = state["hyper_parameters"]["class_names"][::-1]
+    torch.save(state, folder / "other.ckpt")
+    (folder / "fold.ckpt").symlink_to(trained_run / "fold_0/checkpoints/best.ckpt")
+    summary = {"folds": [{"checkpoint": "fold.ckpt"}, {"checkpoint": "other.ckpt"}]}
+    (folder / "cv_summary.json").write_text(json.dumps(summary))
+    return folder
+
+
 @pytest.mark.parametrize(
     "which, message",
     [
         ("image", "image not found"),
         ("ckpt", "checkpoint not found"),
+        ("no_ckpt", "ckpt is required; pass ckpt=<value> on the command line"),
         ("garbage", "not a genre-lightning checkpoint"),
+        ("members", "other.ckpt: classes or preprocessing differ from"),
         ("nothing", "pass one of image="),
+        ("both", "pass one of image="),
+        ("empty", "no .jpg/.jpeg/.png files in this folder; pass image=<file or folder>"),
         ("output", "output=preds.txt: unknown format"),
         ("top_k", "top_k=0: must be at least 1"),
+        ("batch_size", "batch_size=0: must be at least 1"),
         ("precision", "precision='fp8' is not supported"),
         ("rendering", "rendering: window_seconds must be positive"),
+        ("device=tpu", "device=tpu: unknown; use auto, cpu, gpu, cuda, cuda:<n> or mps"),
+        ("device=cuda:99", "device=cuda:99: this machine has"),
+        pytest.param(
+            "device=cuda",
+            "device=cuda: this machine has 0 CUDA GPU(s); use device=auto or cpu",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here"),
+        ),
+        pytest.param(
+            "device=gpu",
+            "device=gpu: this machine has no CUDA or MPS GPU",
+            marks=pytest.mark.skipif(
+                torch.cuda.is_available() or torch.backends.mps.is_available(), reason="a GPU is here"
+            ),
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, demo_root, tmp_path, which, message):
@@ -94,20 +126,122 @@ def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, demo_root, tmp
         args["image"] = str(tmp_path / "missing.jpg")
     elif which == "ckpt":
         args["ckpt"] = str(tmp_path / "missing.ckpt")
+    elif which == "no_ckpt":
+        del args["ckpt"]
     elif which == "garbage":
         args["ckpt"] = str(tmp_path / "garbage.ckpt")
         Path(args["ckpt"]).write_bytes(b"\x00not a checkpoint")
+    elif which == "members":
+        args["ckpt"] = str(mixed_run(trained_run, tmp_path / "mixed"))
     elif which == "nothing":
         del args["image"]
+    elif which == "both":
+        args["audio"] = args["image"]
+    elif which == "empty":
+        args["image"] = str(tmp_path)
     elif which == "rendering":
         args["audio"] = args.pop("image")
         extra = ["rendering.window_seconds=-3"]
+    elif which.startswith("device="):
+        extra = [which]
     else:
-        extra = [{"output": "output=preds.txt", "top_k": "top_k=0", "precision": "precision=fp8"}[which]]
+        extra = [
+            {"output": "output=preds.txt", "top_k": "top_k=0", "batch_size": "batch_size=0"}.get(which)
+            or "precision=fp8"
+        ]
     result = entry("predict.py", *(f"{k}={v}" for k, v in args.items()), *extra)
     assert result.code == 2
     assert message in result.err and "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1
+    assert result.out == "", "nothing is predicted"
+
+
+def takes_files(folder: Path) -> bool:
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder that takes no new files: a read-only one, or /sys for root (whom permissions do not stop)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    found = [f for f in (folder, Path("/sys")) if f.is_dir() and not takes_files(f)]
+    if not found:
+        pytest.skip("every folder here takes new files")
+    yield found[0]
+    folder.chmod(0o700)  # so that pytest can remove it
+
+
+def test_output_is_checked_before_predicting_and_never_replaced_unasked(
+    entry, trained_run, demo_root, tmp_path, unwritable_folder
+):
+    args = [f"ckpt={trained_run}", f"image={next(demo_root.glob('Folk/*.jpg'))}"]
+    existing = tmp_path / "preds.csv"
+    existing.write_text("earlier results\n")
+    (tmp_path / "folder.csv").mkdir()
+    cases = [
+        (existing, "the file exists; pass overwrite=true to replace it"),
+        (
+            tmp_path / "missing" / "preds.csv",
+            f"folder {tmp_path / 'missing'} does not exist; create it first",
+        ),
+        (unwritable_folder / "preds.csv", f"cannot write in {unwritable_folder} ("),
+        (tmp_path / "folder.csv", "is a folder; name a .csv or .json file"),
+    ]
+    for output, message in cases:
+        result = entry("predict.py", *args, f"output={output}")
+        assert result.code == 2 and result.err.startswith(f"error: output={output}: {message}"), result.err
+        assert len(result.err.strip().splitlines()) == 1 and result.out == "", "refused before predicting"
+    assert existing.read_text() == "earlier results\n"
+    assert not (tmp_path / "missing").exists(), "no folder is made"
+
+    replaced = entry("predict.py", *args, f"output={existing}", "overwrite=true")
+    assert replaced.code == 0, replaced.err
+    assert existing.read_text().startswith("file,genre,probability")
+
+
+def test_doubtful_inputs_are_predicted_marked_and_warned(entry, trained_run, demo_root, tmp_path, write_song):
+    """A 1x1 image and songs shorter than a window or silent get an answer, marked with the reason."""
+    images = tmp_path / "images"
+    images.mkdir()
+    fine = images / "fine.jpg"
+    fine.write_bytes(next(demo_root.glob("Pop/*.jpg")).read_bytes())
+    Image.new("RGB", (1, 1), (200, 40, 10)).save(images / "tiny.png")
+    result = entry(
+        "predict.py", f"ckpt={trained_run}", f"image={images}", f"output={tmp_path / 'images.csv'}"
+    )
+    assert result.code == 0, result.err
+    warning = "image is 1x1 px, enlarged 64x to the 64 px the model was trained at"
+    assert result.err == f"warning: {images / 'tiny.png'}: {warning}\n"
+    with open(tmp_path / "images.csv", newline="") as f:
+        rows = {Path(row["file"]).name: row for row in csv.DictReader(f)}
+    assert rows["tiny.png"]["warnings"] == warning and rows["tiny.png"]["genre"]
+    assert rows["fine.jpg"]["warnings"] == ""
+
+    songs = tmp_path / "songs"  # the demo run's window is 3 s
+    write_song(songs / "short.wav", seconds=1.0)
+    write_song(songs / "song.wav", seconds=3.0)
+    sf.write(songs / "silence.flac", np.zeros(4 * 22050, dtype=np.float32), 22050)
+    result = entry("predict.py", f"ckpt={trained_run}", f"audio={songs}", f"output={tmp_path / 'songs.json'}")
+    assert result.code == 0, result.err
+    doubts = {
+        "short.wav": ["1.0 s of audio, shorter than the model's 3 s window (its spectrogram is stretched)"],
+        "silence.flac": ["silent (RMS level under -60 dBFS)"],
+        "song.wav": [],
+    }
+    predictions = json.loads((tmp_path / "songs.json").read_text())["predictions"]
+    assert {Path(p["file"]).name: p["warnings"] for p in predictions} == doubts
+    assert all(p["genre"] and p["error"] is None for p in predictions)
+    assert result.err.splitlines() == [
+        f"warning: {songs / name}: {message}"
+        for name, messages in sorted(doubts.items())
+        for message in messages
+    ]
 
 
 def test_run_folder_ensembles_the_fold_models(trained_run, demo_root):
@@ -120,11 +254,22 @@ def test_run_folder_ensembles_the_fold_models(trained_run, demo_root):
     assert not torch.allclose(singles[0], singles[1]), "folds are different models"
 
 
-def test_latest_picks_the_newest_finished_run(entry, trained_run, demo_root):
+def test_latest_picks_the_newest_finished_run(entry, trained_run, demo_root, tmp_path):
+    runs = tmp_path / "runs"
+    names = ["2025-01-01_09-00-00-000000", "2025-03-01_09-00-00-000000", "2025-05-01_09-00-00-000000"]
+    for name in names:  # two finished runs (the trained one's folds), and a newer one still training
+        (runs / name).mkdir(parents=True)
+        for part in ("split.json", "fold_0", "fold_1", "cv_summary.json")[: 2 if name == names[-1] else 4]:
+            (runs / name / part).symlink_to(trained_run / part)
     image = next(demo_root.glob("Pop/*.jpg"))
-    result = entry("predict.py", "ckpt=latest", f"runs_dir={trained_run.parent}", f"image={image}")
+    result = entry(
+        "predict.py", "ckpt=latest", f"runs_dir={runs}", f"image={image}", f"output={tmp_path / 'p.json'}"
+    )
     assert result.code == 0, result.err
-    assert str(image) in table(result.out)
+    assert str(image) in table(result.out.split("\nwrote ")[0])
+    assert json.loads((tmp_path / "p.json").read_text())["checkpoints"] == [
+        str(runs / names[1] / f"fold_{k}/checkpoints/best.ckpt") for k in (0, 1)
+    ]
     empty = entry("predict.py", "ckpt=latest", f"runs_dir={trained_run.parent / 'nothing'}", f"image={image}")
     assert empty.code == 2 and "no finished training run" in empty.err
 
@@ -202,6 +347,28 @@ def test_batch_size_does_not_change_the_result(ensemble32, demo_root):
     assert torch.allclose(
         torch.tensor([p.probabilities for p in one]), torch.tensor([p.probabilities for p in many]), atol=1e-5
     )
+
+
+def test_a_song_split_across_batches_is_the_mean_of_its_windows(ensemble32, songs):
+    rendering, _ = ensemble32.rendering()
+    files = input_files(songs, "audio", AUDIO_EXTENSIONS)  # classical (1 window), punk (1), rock (3)
+    windows = [ensemble32.preprocess_audio(path, rendering)[0] for path in files]
+    expected = torch.stack([ensemble32.probabilities(torch.stack(w)).mean(dim=0) for w in windows])
+    for batch_size in (1, 2, 4):  # rock's windows straddle two forward passes at 2 and 4
+        predictions = predict_files(ensemble32, files, file_loader(ensemble32, rendering), batch_size)
+        assert [p.windows for p in predictions] == [1, 1, 3]
+        got = torch.tensor([p.probabilities for p in predictions])
+        assert torch.allclose(got, expected, atol=1e-5), batch_size
+
+
+def test_bf16_and_fp32_predictions_agree(trained_run, ensemble32, demo_root):
+    bf16 = Ensemble(find_checkpoints(trained_run, trained_run.parent), precision="bf16")
+    assert bf16.bf16 and not ensemble32.bf16
+    images = torch.stack([bf16.preprocess(path) for path in sorted(demo_root.glob("*/*_0001.jpg"))])
+    low, full = bf16.probabilities(images), ensemble32.probabilities(images)
+    assert low.dtype == full.dtype == torch.float32
+    assert not torch.equal(low, full), "bf16 really ran"
+    assert (low - full).abs().max() < 0.03
 
 
 def test_folder_with_a_bad_file_gets_an_error_row_csv_and_json(entry, trained_run, demo_root, tmp_path):

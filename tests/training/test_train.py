@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import compose_train
+from conftest import TINY, compose_train
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -12,7 +12,7 @@ from genre_lightning.training.summary import optimized_value
 
 
 def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
-    cfg = tiny_cfg("data.fold=1")
+    cfg = tiny_cfg("data.fold=1", "trainer.max_epochs=3")
     summary = train(cfg)
     run = cfg.paths.output_dir
     assert [f["fold"] for f in summary["folds"]] == [1]
@@ -21,13 +21,20 @@ def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
     assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["_target_"].endswith("Compose")
     events = EventAccumulator(f"{run}/fold_1").Reload()
     assert {"train/loss_epoch", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
+    # the kept checkpoint is the epoch with the lowest validation loss; validating it again gives that loss
+    # (one value per epoch, then the one of that validation)
+    *per_epoch, again = [event.value for event in events.Scalars("val/loss")]
+    assert len(per_epoch) == 3
+    assert ckpt["epoch"] == per_epoch.index(min(per_epoch))
+    assert summary["folds"][0]["val/loss"] == pytest.approx(again)
+    assert again == pytest.approx(min(per_epoch), rel=1e-4)
     with open(f"{run}/split.json") as f:
         split = json.load(f)
     assert len(split["folds"]) == 2 and split["classes"] == summary["classes"]
     with open(f"{run}/cv_summary.json") as f:
         on_disk = json.load(f)
     assert on_disk["metrics"]["val/acc_mean"] == pytest.approx(summary["folds"][0]["val/acc"])
-    assert 0.0 <= optimized_value(cfg, summary) <= 1.0
+    assert optimized_value(cfg, summary) == on_disk["metrics"]["val/acc_mean"]
 
 
 def test_a_run_folder_is_never_reused(tiny_cfg):
@@ -54,11 +61,65 @@ def test_optimized_metric_must_be_a_summary_metric(tiny_cfg):
         optimized_value(cfg, {"metrics": {"val/acc_mean": 0.5}})
 
 
-@pytest.mark.parametrize("trainer", ["default", "cpu", "gpu", "mps", "ddp"])
-def test_every_trainer_config_composes(tiny_cfg, trainer):
-    cfg = tiny_cfg(f"trainer={trainer}", "trainer.accelerator=gpu")
-    assert cfg.trainer.accelerator == "gpu"
-    assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+# what each trainer file sets on top of default.yaml
+TRAINERS = {
+    "default": {"accelerator": "auto", "devices": 1, "precision": "32-true", "max_epochs": 14},
+    "cpu": {"accelerator": "cpu", "precision": "bf16-mixed"},
+    "gpu": {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed", "benchmark": True},
+    "mps": {"accelerator": "mps", "devices": 1},
+    "ddp": {
+        "strategy": "ddp",
+        "accelerator": "gpu",
+        "devices": 2,
+        "num_nodes": 1,
+        "sync_batchnorm": True,
+        "precision": "bf16-mixed",
+    },
+}
+
+
+@pytest.mark.parametrize("trainer", list(TRAINERS))
+def test_every_trainer_config_composes_with_its_own_values(tmp_path, trainer):
+    cfg = compose_train([f"trainer={trainer}"], tmp_path / "run").trainer
+    default = compose_train([], tmp_path / "run").trainer
+    assert cfg._target_ == "lightning.pytorch.Trainer"
+    assert {key: cfg.get(key) for key in TRAINERS[trainer]} == TRAINERS[trainer]
+    # everything else comes from default.yaml
+    assert {k: v for k, v in cfg.items() if k not in TRAINERS[trainer]} == {
+        k: v for k, v in default.items() if k not in TRAINERS[trainer]
+    }
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        ("data.num_folds=1", "data.num_folds=1: k-fold cross-validation needs at least 2 folds"),
+        ("model.arch=resnet999", "model.arch='resnet999' is not supported; choose one of ['resnet18'"),
+        (
+            "model.optimizer.lr=-0.1",
+            "model.optimizer: cannot build torch.optim.SGD (Invalid learning rate: -0.1); fix model.optim",
+        ),
+        (
+            "model.scheduler.factor=2",
+            "model.scheduler: cannot build torch.optim.lr_scheduler.ReduceLROnPlateau (Factor should be < 1",
+        ),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0: train at least 1 epoch"),
+        ("data.test_fraction=1.5", "data.test_fraction=1.5: the share of each genre held out for testing"),
+        (
+            "data.classes=[]",
+            "data.classes=[]: name at least two genres, or null for every one of ['Classical'",
+        ),
+    ],
+)
+def test_config_mistakes_are_one_line_errors_before_anything_is_written(
+    entry, demo_root, tmp_path, mistake, message
+):
+    run = tmp_path / "run"
+    args = [*TINY, f"data.root={demo_root}", f"paths.log_dir={tmp_path}", f"hydra.run.dir={run}"]
+    result = entry("train.py", *args, mistake)
+    assert result.code == 2, result.err
+    assert result.err.startswith(f"error: {message}") and len(result.err.strip().splitlines()) == 1
+    assert not (run / "split.json").exists()
 
 
 def test_seed_experiment_is_the_published_recipe(tmp_path):
