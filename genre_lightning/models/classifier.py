@@ -171,6 +171,8 @@ def _build(key: str, cfg: dict, *args, **kwargs):
     try:
         return instantiate(cfg, _partial_=True)(*args, **kwargs)
     except (InstantiationException, ValueError, TypeError) as err:
-        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        cause = (
+            err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        )
         reason = " ".join(str(cause).split())
         raise UserError(f"{key}: cannot build {cfg.get('_target_')} ({reason}); fix {key}.*") from None
