@@ -72,6 +72,20 @@ def tiny_cfg(demo_root, tmp_path):
     return make
 
 
+@pytest.fixture
+def imagenet_resnet18(tmp_path, monkeypatch):
+    """A stand-in for torchvision's ImageNet resnet18 weights, placed where torchvision looks before it
+    downloads ($TORCH_HOME/hub/checkpoints/<file>); returns the network whose weights they are."""
+    from torchvision import models
+
+    reference = models.resnet18(weights=None)
+    file = models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(reference.state_dict(), tmp_path / "hub" / "checkpoints" / file)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return reference
+
+
 @pytest.fixture(scope="session")
 def trained_run(demo_root, tmp_path_factory) -> Path:
     """One finished 2-fold run on the demo set, shared by the prediction tests."""

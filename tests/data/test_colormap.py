@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torchvision import models
 
 from genre_lightning.data.colormap import ColormapToMagnitude
 from genre_lightning.models.resnet import build_resnet
@@ -42,12 +41,8 @@ def test_no_colormap_passes_the_image_through_and_unknown_names_fail_early():
         ColormapToMagnitude("nope")
 
 
-def test_one_channel_network_sums_imagenet_weights_over_rgb(tmp_path, monkeypatch):
-    reference = models.resnet18(weights=None)
-    file = models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(reference.state_dict(), tmp_path / "hub" / "checkpoints" / file)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+def test_one_channel_network_sums_imagenet_weights_over_rgb(imagenet_resnet18):
+    reference = imagenet_resnet18
     grey = build_resnet("resnet18", num_classes=4, weights="imagenet", in_channels=1)
     rgb = build_resnet("resnet18", num_classes=4, weights="imagenet")
     assert grey.conv1.in_channels == 1

@@ -4,7 +4,6 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch import Callback, Trainer
 from torch import nn
-from torchvision import models
 
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
@@ -29,15 +28,10 @@ def test_dropout_is_active_in_training_only():
         assert model(images).shape == (4, 3)
 
 
-def test_imagenet_weights_load_from_torch_home(tmp_path, monkeypatch):
+def test_imagenet_weights_load_from_torch_home(imagenet_resnet18):
     # torchvision reads $TORCH_HOME/hub/checkpoints/<file> without downloading when the file is there
-    reference = models.resnet18(weights=None)
-    file = models.ResNet18_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[-1]
-    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(reference.state_dict(), tmp_path / "hub" / "checkpoints" / file)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     net = build_resnet("resnet18", num_classes=7, weights="imagenet")
-    assert torch.equal(net.conv1.weight, reference.conv1.weight)
+    assert torch.equal(net.conv1.weight, imagenet_resnet18.conv1.weight)
     assert net.fc[1].out_features == 7
 
 
