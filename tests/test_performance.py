@@ -56,7 +56,7 @@ def test_compile_keeps_the_plain_networks_parameter_names():
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     with torch.no_grad():
         before = model(images)
-    model.configure_model()  # what a Trainer calls; compilation itself happens on the first batch
+    model.setup("fit")  # what a Trainer calls; compilation itself happens on the first batch
     plain = GenreClassifier(["a", "b"], arch="resnet18", weights=None).eval()
     plain.load_state_dict(model.state_dict(), strict=True)
     with torch.no_grad():

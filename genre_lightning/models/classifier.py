@@ -65,9 +65,11 @@ class GenreClassifier(pl.LightningModule):
         self.val_confusion = MulticlassConfusionMatrix(len(class_names))
         self.test_confusion = MulticlassConfusionMatrix(len(class_names))
 
-    def configure_model(self) -> None:
+    def setup(self, stage: str) -> None:
         # Compiled in place when a Trainer starts: parameter names, and so checkpoints, stay the plain
         # network's, and prediction from a checkpoint (no Trainer) runs eagerly without compile time.
+        # Not in configure_model: Lightning keeps that hook for sharded layers, and weight averaging
+        # (callbacks=ema) warns about every model that defines it.
         if self.hparams.compile:
             self.net.compile()
 

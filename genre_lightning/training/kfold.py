@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -123,9 +125,15 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
         "checkpoint": str(Path(best).relative_to(run_dir)),
         "epochs": trainer.current_epoch,
     }
-    result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-    if cfg.test:
-        result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+    # With weight averaging (callbacks=ema) a checkpoint's state_dict holds the averaged weights, the ones
+    # predict.py loads, and loading it with the callback attached puts the raw weights back: evaluate and
+    # calibrate what prediction will use (Lightning then warns that the callback is missing)
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
+        result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+        if cfg.test:
+            result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
     # every process computes the same calibration (the whole validation and test sets, no sharding), so
     # all return the same summary; only rank 0 writes the temperature and the test probabilities
     result.update(calibrate_fold(model, datamodule, Path(best), test=cfg.test, write=trainer.is_global_zero))

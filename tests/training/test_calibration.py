@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -74,3 +75,26 @@ def test_a_run_is_calibrated_per_fold_and_scored_as_an_ensemble(trained_run):
     files = parts[0]["files"][:4]
     images = torch.stack([ensemble_model.preprocess(path) for path in files])
     assert torch.allclose(ensemble_model.probabilities(images), probabilities[:4], atol=2e-2)
+
+
+def test_with_weight_averaging_the_run_scores_and_calibrates_the_weights_prediction_loads(tiny_cfg):
+    from genre_lightning.training.kfold import train
+
+    # decay 0.9 over a dozen steps: the average is far from the last step's weights
+    cfg = tiny_cfg("callbacks=ema", "callbacks.ema.decay=0.9", "data.fold=0", "trainer.max_epochs=3")
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    summary = json.loads((run / SUMMARY_FILE).read_text())
+    fold = summary["folds"][0]
+    checkpoint = torch.load(run / fold["checkpoint"], map_location="cpu", weights_only=False)
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert not torch.allclose(averaged["net.fc.1.weight"], raw["net.fc.1.weight"])
+
+    saved = torch.load(run / "fold_0" / TEST_PROBABILITIES_FILE)
+    assert fold["test/acc"] == pytest.approx(
+        float((saved["probabilities"].argmax(1) == saved["labels"]).float().mean())
+    )
+    # predict.py loads the averaged weights and the temperature fitted on them: the saved probabilities
+    ensemble_model = Ensemble(find_checkpoints(run, run.parent), precision="32")
+    images = torch.stack([ensemble_model.preprocess(path) for path in saved["files"][:8]])
+    assert torch.allclose(ensemble_model.probabilities(images), saved["probabilities"][:8], atol=1e-3)

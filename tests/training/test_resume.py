@@ -111,10 +111,12 @@ def test_a_stopped_run_prints_the_command_that_finishes_it(demo_root, tmp_path, 
     assert f"stopped; finish this run with: python train.py resume={run}" in out
 
 
-def test_a_fold_continued_from_its_last_checkpoint_ends_as_if_never_stopped(demo_root, tmp_path):
+@pytest.mark.parametrize("callbacks", [["callbacks=default"], ["callbacks=ema", "callbacks.ema.decay=0.5"]])
+def test_a_fold_continued_from_its_last_checkpoint_ends_as_if_never_stopped(demo_root, tmp_path, callbacks):
     """Weights, optimizer, scheduler, epoch and the random generators (shuffles, crops, dropout) come
-    back from last.ckpt: the continued fold ends bit-identical to one that ran through (fp32)."""
-    common = [*SMALL, f"data.root={demo_root}", "data.fold=0", "trainer.precision=32-true"]
+    back from last.ckpt: the continued fold ends bit-identical to one that ran through (fp32); with
+    callbacks=ema the weights' moving average comes back too."""
+    common = [*SMALL, f"data.root={demo_root}", "data.fold=0", "trainer.precision=32-true", *callbacks]
     train(compose_train([*common, "trainer.max_epochs=2"], tmp_path / "through"))
     stopped = tmp_path / "stopped"
     train(compose_train([*common, "trainer.max_epochs=1"], stopped))

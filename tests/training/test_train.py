@@ -142,6 +142,8 @@ def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(
         "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
     ]  # fmt: skip
     cfg = compose_train(overrides, tmp_path / "run")
+    augment = [a._target_.rsplit(".", 1)[-1] for a in cfg.data.batch_augment]
+    assert augment == ["SpecAugment", "Mixup"] and 0 < cfg.callbacks.ema.decay < 1
     summary = train(cfg)
     assert summary["ensemble"]["folds"] == 2
     for fold in summary["folds"]:
