@@ -27,6 +27,9 @@ def start(*args: str, log_dir) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a shell without job control starts background jobs (CI steps, `cmd &`) with SIGINT ignored, and
+        # Python then installs no Ctrl-C handler: start the run as from a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
