@@ -6,7 +6,7 @@
 
 A probe for choosing a recipe, not a way to train one: train.py's loaders, callbacks and checkpoints
 cost more than the network on 128 px images, so each config here is a plain loop over the project's
-own split (make_split, seed 123), network (build_resnet), batch augmentations (SpecAugment, Mixup),
+own split (make_split, seed 123), model (GenreClassifier), batch augmentations (SpecAugment, Mixup),
 schedule (warmup_cosine) and calibration, with the decoded images resident on the device. Several
 worker processes share one GPU. Each run also keeps an exponential moving average of the weights
 (as callbacks=ema) and reports both. Two knobs are not train.py options: `maxpool: false` (no stem
@@ -32,7 +32,7 @@ from torch import nn
 
 from genre_lightning.data.augment import Mixup, SpecAugment
 from genre_lightning.data.splits import discover, make_split
-from genre_lightning.models.resnet import build_resnet
+from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.models.schedules import warmup_cosine
 from genre_lightning.training.calibration import fit_temperature, scores
 
@@ -50,9 +50,6 @@ SEARCH = [
     {"maxpool": False, "width": 64, "epochs": 40, "coord": True},
     {"maxpool": False, "epochs": 80, "mixup": 0.2},
 ]  # fmt: skip
-# the classifier's input normalisation (GenreClassifier's ImageNet mean and std, on 0-255 pixels)
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 STATE = {}  # each worker process's data, on its device
 
 
@@ -95,11 +92,14 @@ class FrequencyChannel(nn.Module):
         return self.net(torch.cat([x, rows], 1))
 
 
-def network(c: dict, classes: int) -> nn.Module:
-    net = build_resnet("resnet18", classes, c["dropout"], None, 3, c["width"])
+def network(c: dict, classes: list[str]) -> GenreClassifier:
+    """The project's classifier (its input normalisation included), as experiment=fma_small builds it."""
+    model = GenreClassifier(classes, arch="resnet18", weights=None, dropout=c["dropout"], width=c["width"])
     if not c["maxpool"]:
-        net.maxpool = nn.Identity()
-    return FrequencyChannel(net) if c["coord"] else net
+        model.net.maxpool = nn.Identity()
+    if c["coord"]:
+        model.net = FrequencyChannel(model.net)
+    return model
 
 
 def run(c: dict, fold: int) -> dict:
@@ -110,8 +110,7 @@ def run(c: dict, fold: int) -> dict:
     torch.manual_seed(c["seed"] * 100 + fold)
     val, test = parts[1 + fold], parts[0]
     train = torch.cat([parts[1 + k] for k in range(5) if k != fold])
-    mean, std = MEAN.to(device), STD.to(device)
-    model = network(c, classes).to(device, memory_format=torch.channels_last)
+    model = network(c, STATE["classes"]).to(device, memory_format=torch.channels_last)
     averaged = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(c["ema"]), use_buffers=True
     )
@@ -130,8 +129,8 @@ def run(c: dict, fold: int) -> dict:
     augment = [SpecAugment()] + ([Mixup(alpha=c["mixup"])] if c["mixup"] else [])
     autocast = dict(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
-    def normalised(images):
-        return ((images.float() - mean) / std).contiguous(memory_format=torch.channels_last)
+    def channels_last(images):
+        return images.float().contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def logits(net, index):
@@ -139,7 +138,7 @@ def run(c: dict, fold: int) -> dict:
         out = []
         for i in range(0, len(index), 512):
             with torch.autocast(**autocast):
-                out.append(net(normalised(x[index[i : i + 512]])).float())
+                out.append(net(channels_last(x[index[i : i + 512]])).float())
         return torch.cat(out)
 
     history = []
@@ -158,7 +157,7 @@ def run(c: dict, fold: int) -> dict:
             for op in augment:
                 images, targets = op(images, targets, classes)
             with torch.autocast(**autocast):
-                out = model(normalised(images))
+                out = model(channels_last(images))
             loss = F.cross_entropy(out.float(), targets, label_smoothing=c["label_smoothing"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
