@@ -17,16 +17,13 @@ from genre_lightning.app.classify import FileClassifier
 from genre_lightning.app.examples import make_examples
 from genre_lightning.app.page import build_page, launch
 from genre_lightning.errors import exit_on_user_error
-from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
-from genre_lightning.predict.inference import song_rendering
+from genre_lightning.predict.inference import load_ensemble, song_rendering
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="app")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    ensemble = Ensemble(
-        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
-    )
+    ensemble = load_ensemble(cfg)
     rendering = song_rendering(ensemble, OmegaConf.to_container(cfg.rendering))
     classifier = FileClassifier(ensemble, rendering, cfg.batch_size, cfg.aggregate, cfg.max_seconds)
     with tempfile.TemporaryDirectory(prefix="genre-lightning-examples-") as folder:

@@ -17,12 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
-from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 from genre_lightning.predict.export import export_onnx
 from genre_lightning.predict.inference import (
-    check_aggregate,
     file_loader,
     input_files,
+    load_ensemble,
     predict_files,
     song_rendering,
 )
@@ -43,10 +42,7 @@ def main(cfg: DictConfig) -> None:
             "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
         )
     check_options(cfg.output, cfg.top_k, cfg.overwrite)
-    check_aggregate(cfg.aggregate)
-    ensemble = Ensemble(
-        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
-    )
+    ensemble = load_ensemble(cfg)
     if cfg.export:
         print(f"exported {export_onnx(ensemble, cfg.export)}")
     if cfg.image is not None:

@@ -13,7 +13,7 @@ from genre_lightning.audio.spectrogram import audio_seconds
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import Ensemble
-from genre_lightning.predict.inference import Loaded, Prediction, check_aggregate, file_loader, predict_files
+from genre_lightning.predict.inference import Loaded, Prediction, file_loader, predict_files
 
 
 @dataclass
@@ -37,7 +37,6 @@ class FileClassifier:
     ):
         if max_seconds <= 0:
             raise UserError(f"max_seconds={max_seconds}: must be positive")
-        check_aggregate(aggregate)
         self.ensemble, self.rendering = ensemble, rendering
         self.batch_size, self.aggregate, self.max_seconds = batch_size, aggregate, max_seconds
         self.loaders = {"audio": file_loader(ensemble, rendering), "image": file_loader(ensemble, None)}

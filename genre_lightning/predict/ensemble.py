@@ -17,7 +17,7 @@ from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data.images import MAX_PIXELS, load_image
 from genre_lightning.errors import InputWarning, UserError
 from genre_lightning.models.classifier import GenreClassifier
-from genre_lightning.performance import device_type, inference_autocast, inference_bf16
+from genre_lightning.performance import device_type, inference_bf16
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
 MAX_ENLARGEMENT = 2
@@ -193,5 +193,5 @@ class Ensemble:
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Mean class probabilities over the models, N x classes, for a batch of uint8 images."""
-        with inference_autocast(self.device, self.precision):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.net(images.to(self.device)).float().cpu()

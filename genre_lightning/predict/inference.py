@@ -16,7 +16,7 @@ from tqdm import tqdm
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.errors import InputWarning, UserError
-from genre_lightning.predict.ensemble import Ensemble
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 
 # a window's start and end in its song, seconds
 Span = tuple[float, float]
@@ -91,14 +91,25 @@ def song_rendering(ensemble: Ensemble, overrides: dict | None = None) -> Renderi
     return rendering
 
 
-def check_aggregate(aggregate: str) -> None:
+def check_inference(batch_size: int, aggregate: str) -> None:
+    """The inference settings (configs/inference) that predict_files takes, checked up front."""
+    if batch_size < 1:
+        raise UserError(f"batch_size={batch_size}: must be at least 1")
     if aggregate not in AGGREGATES:
         raise UserError(f"aggregate={aggregate}: unknown; use {', '.join(AGGREGATES)}")
 
 
+def load_ensemble(cfg) -> Ensemble:
+    """predict.py's and app.py's models (configs/inference), the settings checked before any is loaded."""
+    check_inference(cfg.batch_size, cfg.aggregate)
+    return Ensemble(
+        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
+    )
+
+
 def aggregate_windows(windows: torch.Tensor, aggregate: str = "mean") -> torch.Tensor:
-    """A song's class probabilities from its windows' (windows x classes), as ``aggregate`` says."""
-    check_aggregate(aggregate)
+    """A song's class probabilities from its windows' (windows x classes), as ``aggregate`` says (one of
+    AGGREGATES; any other means mean)."""
     if aggregate == "max":
         peak = windows.max(dim=0).values
         return peak / peak.sum()
@@ -116,19 +127,18 @@ def predict_files(
 ) -> list[Prediction]:
     """Predict every file, ``batch_size`` images per forward pass; a file that ``load`` rejects gets an
     error row."""
-    if batch_size < 1:
-        raise UserError(f"batch_size={batch_size}: must be at least 1")
-    check_aggregate(aggregate)
+    check_inference(batch_size, aggregate)
     predictions: list[Prediction] = []
-    pending: list[tuple[Prediction, list[torch.Tensor]]] = []
+    # images wait in `queue` until a full batch has come together (a song's windows may straddle two
+    # batches); `loaded` remembers which prediction owns how many of them, in order
+    queue: list[torch.Tensor] = []
+    loaded: list[tuple[Prediction, int]] = []
+    probabilities: list[torch.Tensor] = []
 
-    def flush() -> None:
-        images = torch.stack([image for _, windows in pending for image in windows])
-        probs = torch.cat([ensemble.probabilities(batch) for batch in images.split(batch_size)])
-        for (prediction, _), song in zip(pending, probs.split([len(w) for _, w in pending])):
-            prediction.window_probabilities = song.tolist()
-            prediction.probabilities = aggregate_windows(song, aggregate).tolist()
-        pending.clear()
+    def infer(full_batches_only: bool = True) -> None:
+        while len(queue) >= batch_size or (queue and not full_batches_only):
+            probabilities.append(ensemble.probabilities(torch.stack(queue[:batch_size])))
+            del queue[:batch_size]
 
     for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
         prediction = Prediction(str(path))
@@ -137,14 +147,18 @@ def predict_files(
             warnings.simplefilter("always", InputWarning)
             try:
                 images, prediction.spans = load(path)
-                pending.append((prediction, images))
+                queue.extend(images)
+                loaded.append((prediction, len(images)))
             except (UserError, AudioError) as err:
                 prediction.error = str(err)
         prediction.warnings = input_warnings(caught)
-        if sum(len(windows) for _, windows in pending) >= batch_size:
-            flush()
-    if pending:
-        flush()
+        infer()
+    infer(full_batches_only=False)
+    if loaded:
+        songs = torch.cat(probabilities).split([count for _, count in loaded])
+        for (prediction, _), song in zip(loaded, songs):
+            prediction.window_probabilities = song.tolist()
+            prediction.probabilities = aggregate_windows(song, aggregate).tolist()
     return predictions
 
 
