@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +66,7 @@ class Rendering:
             raise ValueError(f"jpeg_quality must be in 1..95, got {self.jpeg_quality}")
 
     def to_dict(self) -> dict:
-        return {
-            "spec": self.spec.to_dict(),
-            "window_seconds": self.window_seconds,
-            "hop_seconds": self.hop_seconds,
-            "jpeg_quality": self.jpeg_quality,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> Rendering:

@@ -57,7 +57,7 @@ class Mixup:
             cut = round(w * (1 - lam))
             start = int(torch.randint(w - cut + 1, ()))
             images = images.clone()
-            images[..., start : start + cut] = images[order][..., start : start + cut]
+            images[..., start : start + cut] = images[order, ..., start : start + cut]
             lam = 1 - cut / w
         else:
             images = lam * images.float() + (1 - lam) * images[order].float()

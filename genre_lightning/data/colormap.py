@@ -16,6 +16,7 @@ from torch import nn
 
 # RGB is looked up on a 32 x 32 x 32 grid: colormap neighbours differ by more than 8 levels of a channel
 _STEP = 8
+_SHIFT = 3  # log2(_STEP)
 
 
 @functools.cache
@@ -44,8 +45,10 @@ class ColormapToMagnitude(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if self.cmap is None:
             return image
-        cells = image.long() // _STEP
-        index = (cells[0] * (256 // _STEP) + cells[1]) * (256 // _STEP) + cells[2]
+        # the grid cell of each pixel, (r // 8) * 32 * 32 + (g // 8) * 32 + b // 8, in int32 bit operations:
+        # this runs per image at full decode size
+        cells = image.int() >> _SHIFT
+        index = (cells[0] << 2 * (8 - _SHIFT)) | (cells[1] << (8 - _SHIFT)) | cells[2]
         return _lookup(self.cmap)[index].unsqueeze(0)
 
     def extra_repr(self) -> str:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from genre_lightning.audio.spectrogram import SpectrogramSpec, render
+from genre_lightning.audio.rendering import DEMO_JPEG_QUALITY, Rendering
+from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.constants import DEMO_MARKER as MARKER
 from genre_lightning.demo.synth import GENERATOR_VERSION, GENRES, synthesize
 
@@ -95,6 +96,7 @@ def make_demo_dataset(
     if all(_marker_matches(target, params) for target in targets):
         return root
 
+    rendering = Rendering(spec, jpeg_quality=DEMO_JPEG_QUALITY)
     builds = []
     try:
         for target in targets:
@@ -107,7 +109,7 @@ def make_demo_dataset(
                 rng = np.random.default_rng(np.random.SeedSequence([seed, g, i]))
                 audio = synthesize(genre, rng, seconds, spec.sample_rate)
                 name = f"{genre.lower()}_{i:04d}"
-                render(audio, spec).save(builds[0] / genre / f"{name}.jpg", quality=90)
+                (builds[0] / genre / f"{name}.jpg").write_bytes(rendering.encode(audio))
                 if audio_dir is not None:
                     sf.write(builds[1] / genre / f"{name}.wav", audio, spec.sample_rate, subtype="PCM_16")
         for build in builds:
