@@ -18,28 +18,17 @@ import csv
 import datetime
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from measure import machine
 
 from genre_lightning.constants import PER_GENRE_FILE, SUMMARY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def hardware() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()}, {os.cpu_count()} CPU threads"
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        cpu = re.search(r"model name\s*:\s*(.*)", info.read_text()).group(1)
-    return f"{cpu}, {os.cpu_count()} CPU threads, no GPU"
 
 
 def table(summary: dict) -> str:
@@ -108,8 +97,9 @@ def main(argv=None) -> None:
         print()
         print(genre_table(run_dir))
         print()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(
-        f"Wall time {minutes:.1f} min on {hardware()} (torch {torch.__version__}); load average "
+        f"Wall time {minutes:.1f} min on {machine(device)} (torch {torch.__version__}); load average "
         f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end. Run folder: {run_dir}"
     )
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from genre_lightning.data.augment import Mixup, SpecAugment
 from genre_lightning.data.splits import discover, make_split
-from genre_lightning.models.classifier import GenreClassifier
+from genre_lightning.models.classifier import GenreClassifier, decay_matrices_only
 from genre_lightning.models.schedules import warmup_cosine
 from genre_lightning.training.calibration import fit_temperature, scores
 
@@ -114,10 +114,7 @@ def run(c: dict, fold: int) -> dict:
     averaged = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(c["ema"]), use_buffers=True
     )
-    groups = [
-        {"params": [p for p in model.parameters() if p.ndim > 1]},
-        {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0},
-    ]
+    groups = decay_matrices_only(model)
     if c["opt"] == "adamw":
         optimizer = torch.optim.AdamW(groups, lr=c["lr"], weight_decay=c["weight_decay"])
     else:

@@ -125,19 +125,21 @@ class GenreClassifier(pl.LightningModule):
         return self.probabilities(images)
 
     def configure_optimizers(self):
-        params = self.parameters()
-        if not self.hparams.decay_norm_and_bias:
-            # weight decay only on weight matrices and kernels: shrinking BatchNorm scales and biases
-            # toward 0 fights normalisation instead of limiting capacity
-            matrices = [p for p in self.parameters() if p.ndim > 1]
-            vectors = [p for p in self.parameters() if p.ndim <= 1]
-            params = [{"params": matrices}, {"params": vectors, "weight_decay": 0.0}]
+        params = self.parameters() if self.hparams.decay_norm_and_bias else decay_matrices_only(self)
         interval = self.hparams.scheduler_interval
         # per-step schedules (warmup + cosine) are laid out over the whole run's optimizer steps
         steps = self.trainer.estimated_stepping_batches if interval == "step" else None
         return optimization(
             params, self.hparams.optimizer, self.hparams.scheduler, self.hparams.monitor, interval, steps
         )
+
+
+def decay_matrices_only(module: torch.nn.Module) -> list[dict]:
+    """Parameter groups with weight decay on weight matrices and kernels only: shrinking BatchNorm scales
+    and biases toward 0 fights normalisation instead of limiting capacity."""
+    matrices = [p for p in module.parameters() if p.ndim > 1]
+    vectors = [p for p in module.parameters() if p.ndim <= 1]
+    return [{"params": matrices}, {"params": vectors, "weight_decay": 0.0}]
 
 
 def optimization(

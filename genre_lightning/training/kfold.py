@@ -133,7 +133,8 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
         warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
         result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
         if cfg.test:
-            result.update(trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
+            # validate has loaded the checkpoint into the model: test it as it is
+            result.update(trainer.test(model, datamodule=datamodule, verbose=False)[0])
     # every process computes the same calibration (the whole validation and test sets, no sharding), so
     # all return the same summary; only rank 0 writes the temperature and the test probabilities
     result.update(calibrate_fold(model, datamodule, Path(best), test=cfg.test, write=trainer.is_global_zero))
