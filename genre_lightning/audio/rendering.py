@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render, window_spans
+from genre_lightning.audio.spectrogram import SpectrogramSpec, check_keys, load_audio, render, window_spans
 from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
@@ -70,9 +70,7 @@ class Rendering:
 
     @classmethod
     def from_dict(cls, d: dict) -> Rendering:
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown rendering keys: {', '.join(map(str, unknown))}")
+        check_keys(cls, d, "rendering")
         return cls(**{**d, "spec": SpectrogramSpec.from_dict(d.get("spec", {}))})
 
     def render_file(self, path: str | os.PathLike) -> list[SongWindow]:

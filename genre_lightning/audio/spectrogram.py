@@ -55,10 +55,15 @@ class SpectrogramSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> SpectrogramSpec:
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown SpectrogramSpec keys: {', '.join(map(str, unknown))}")
+        check_keys(cls, d, "SpectrogramSpec")
         return cls(**d)
+
+
+def check_keys(cls, d: dict, name: str) -> None:
+    """ValueError naming the keys of ``d`` that are not fields of the dataclass ``cls``."""
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {name} keys: {', '.join(map(str, unknown))}")
 
 
 class AudioError(UserError):
