@@ -27,7 +27,7 @@ CACHE_VERSION = 1
 
 
 class DecodedImages:
-    """Called with a file path, returns the RGB image with exactly the pixels of load_image(path, min_size)."""
+    """Called with a file path, returns the RGB image with the very pixels of load_image(path, min_size)."""
 
     def __init__(self, pixels_path: str | os.PathLike, index: dict[str, list[int]]):
         self.pixels_path, self.index = Path(pixels_path), index

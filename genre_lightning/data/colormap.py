@@ -25,7 +25,9 @@ def _lookup(cmap: str) -> torch.Tensor:
     try:
         colors = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255
     except KeyError:
-        raise ValueError(f"unknown colormap {cmap!r}; use a matplotlib name such as magma or viridis") from None
+        raise ValueError(
+            f"unknown colormap {cmap!r}; use a matplotlib name such as magma or viridis"
+        ) from None
     centers = np.arange(_STEP // 2, 256, _STEP, dtype=np.float32)
     grid = np.stack(np.meshgrid(centers, centers, centers, indexing="ij"), axis=-1).reshape(-1, 1, 3)
     nearest = ((grid - colors[None].astype(np.float32)) ** 2).sum(axis=-1).argmin(axis=1)

@@ -113,7 +113,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
             files = self._without_bad_images(files)
             # folders made by build_dataset may hold several windows per song: split by song
             group = song_of if (self.root / RENDERING_MARKER).is_file() else None
-            self.split = make_split(files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group)
+            self.split = make_split(
+                files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group
+            )
             counts = Counter(label for _, label in self.split.items)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
         if self.read is None and self.cache:
@@ -146,12 +148,14 @@ class SpectrogramDataModule(pl.LightningDataModule):
 
     @property
     def preprocessing(self) -> dict:
-        """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into model input."""
+        """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into
+        model input."""
         rendering = read_marker(self.root)
         return {
             "transform": self.eval_transform_cfg,
             "min_size": self.resize_size,
-            # None when the folder does not say how its images were made; prediction then assumes the published spec
+            # None when the folder does not say how its images were made; prediction then assumes the
+            # published spec
             "spectrogram": rendering.to_dict() if rendering else None,
         }
 
@@ -179,7 +183,8 @@ class SpectrogramDataModule(pl.LightningDataModule):
         return batch
 
     def use_fold(self, fold: int) -> None:
-        """Load fold ``fold`` (one of ``selected_folds``) as validation data, the other folds as training data."""
+        """Select fold ``fold`` (one of ``selected_folds``) as validation data, the other folds as training
+        data; the loaders made after this read them."""
         self.fold = fold
 
     def train_dataloader(self) -> DataLoader:

@@ -45,13 +45,16 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterato
         raise UserError(f"{path}: cannot read the image ({err}); remove or re-export the file") from None
     except MemoryError:
         raise UserError(
-            f"{path}: out of memory decoding the {width}x{height} image; remove the file or lower max_image_pixels"
+            f"{path}: out of memory decoding the {width}x{height} image; "
+            "remove the file or lower max_image_pixels"
         ) from None
     finally:
         image.close()
 
 
-def load_image(path: str | os.PathLike, min_size: int | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def load_image(
+    path: str | os.PathLike, min_size: int | None = None, max_pixels: int = MAX_PIXELS
+) -> Image.Image:
     """Decode an image to RGB, reduced by the largest factor that keeps its short side >= min_size.
 
     JPEGs are decoded straight to 1/2, 1/4 or 1/8 scale from the DCT coefficients (libjpeg's draft

@@ -73,9 +73,14 @@ def check_image(path: str, max_pixels: int) -> list[int] | str:
 
 
 def bad_images(
-    files: list[str], image_size: int, max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
+    files: list[str],
+    image_size: int,
+    max_pixels: int,
+    cache_dir: str | os.PathLike | None,
+    num_workers: int = 0,
 ) -> list[tuple[str, str]]:
-    """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``' order."""
+    """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``'
+    order."""
     checked = scan(files, max_pixels, cache_dir, num_workers)
     smallest = image_size * MIN_SIDE_SHARE
     bad = []

@@ -25,7 +25,9 @@ def discover(root: str | os.PathLike, classes: list[str] | None) -> tuple[list[s
         )
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if classes is not None and len(classes) < 2:
-        raise UserError(f"data.classes={list(classes)}: name at least two genres, or null for every one of {found}")
+        raise UserError(
+            f"data.classes={list(classes)}: name at least two genres, or null for every one of {found}"
+        )
     if classes is None:
         classes = found
     unknown = [c for c in classes if c not in found]

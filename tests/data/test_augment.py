@@ -21,7 +21,9 @@ def test_time_crop_keeps_every_frequency_and_moves_only_in_time():
         assert out.shape == (3, 32, 24)
         # a contiguous stretch of time, identical in every row: no frequency was cut or moved
         assert torch.equal(out, out[:, :1].expand_as(out))
-        assert torch.equal(out[0, 0], torch.arange(int(out[0, 0, 0]), int(out[0, 0, 0]) + 24, dtype=torch.uint8))
+        assert torch.equal(
+            out[0, 0], torch.arange(int(out[0, 0, 0]), int(out[0, 0, 0]) + 24, dtype=torch.uint8)
+        )
         starts.add(int(out[0, 0, 0]))
     assert len(starts) > 5, "training crops must start at random times"
 

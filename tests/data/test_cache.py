@@ -22,10 +22,14 @@ def test_cache_gives_the_same_tensors_as_decoding(tiny_cfg):
     cached.prepare_data()
     cached.setup()
     decoding.setup()
-    assert os.path.commonpath([cached.read.pixels_path, cached.root]) != str(cached.root), "cache outside the data"
+    assert os.path.commonpath([cached.read.pixels_path, cached.root]) != str(cached.root), (
+        "cache outside the data"
+    )
     train, val = cached.split.train_val(0)
     for items, is_train in [(val + cached.split.test, False), (train, True)]:
-        for (x, y), (cx, cy) in zip(all_batches(decoding, items, is_train), all_batches(cached, items, is_train), strict=True):
+        for (x, y), (cx, cy) in zip(
+            all_batches(decoding, items, is_train), all_batches(cached, items, is_train), strict=True
+        ):
             assert x.dtype == cx.dtype == torch.uint8
             assert torch.equal(x, cx) and torch.equal(y, cy)
 

@@ -11,7 +11,7 @@ from genre_lightning.models.resnet import build_resnet
 
 
 def drawn(values: np.ndarray, cmap: str) -> torch.Tensor:
-    """uint8 3 x H x W picture of values in [0, 1] in a matplotlib colormap, as a spectrogram tool draws it."""
+    """uint8 3 x H x W picture of values in [0, 1] in a matplotlib colormap, as spectrogram tools draw."""
     rgb = (matplotlib.colormaps[cmap](values)[..., :3] * 255).round().astype(np.uint8)
     return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
 

@@ -53,7 +53,7 @@ def test_too_few_images_for_the_folds_is_a_clear_error():
 
 
 def make_folder(root, layout: dict[str, int]):
-    """Genre folders of small JPEGs: 80x60, so that the scan does not find them far below the default 224 px."""
+    """Genre folders of small JPEGs: 80x60, so the scan does not find them far below the default 224 px."""
     for name, n in layout.items():
         (root / name).mkdir(parents=True)
         for i in range(n):
@@ -83,7 +83,11 @@ def test_classes_select_and_order_genres(tmp_path):
     [
         (None, None, "dataset folder not found"),
         ({"Rock": 2, "Folk": 0}, None, r"\['Folk'\] hold no .jpg"),
-        ({"Rock": 2, "Folk": 2}, ["Rock", "Jazz"], r"no folder for genre\(s\) \['Jazz'\]; found \['Folk', 'Rock'\]"),
+        (
+            {"Rock": 2, "Folk": 2},
+            ["Rock", "Jazz"],
+            r"no folder for genre\(s\) \['Jazz'\]; found \['Folk', 'Rock'\]",
+        ),
     ],
 )
 def test_layout_errors_name_what_was_found(tmp_path, layout, classes, message):
@@ -118,9 +122,16 @@ def test_reduced_decode_matches_full_decode_after_resize(real_size_image, suffix
 
 @pytest.mark.parametrize(
     "min_size, jpg_size, png_size",
-    [(256, (496, 370), (397, 296)), (184, (248, 185), (248, 185)), (400, (992, 739), (662, 493)), (2000, (1984, 1478), (1984, 1478))],
+    [
+        (256, (496, 370), (397, 296)),
+        (184, (248, 185), (248, 185)),
+        (400, (992, 739), (662, 493)),
+        (2000, (1984, 1478), (1984, 1478)),
+    ],
 )
-def test_decode_takes_the_largest_reduction_that_keeps_min_size(real_size_image, min_size, jpg_size, png_size):
+def test_decode_takes_the_largest_reduction_that_keeps_min_size(
+    real_size_image, min_size, jpg_size, png_size
+):
     # libjpeg scales by 1/2, 1/4 or 1/8 only; other formats by any whole factor
     assert load_image(real_size_image / "big.jpg", min_size).size == jpg_size
     assert load_image(real_size_image / "big.png", min_size).size == png_size
@@ -141,13 +152,21 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
         num_workers=0,
         image_size=64,
         resize_size=64,
-        train_transform={"_target_": "torchvision.transforms.v2.Compose", "transforms": [
-            {"_target_": "torchvision.transforms.v2.RandomResizedCrop", "size": 64},
-            {"_target_": "torchvision.transforms.v2.PILToTensor"}]},
-        eval_transform={"_target_": "torchvision.transforms.v2.Compose", "transforms": [
-            {"_target_": "torchvision.transforms.v2.Resize", "size": 64},
-            {"_target_": "torchvision.transforms.v2.CenterCrop", "size": 64},
-            {"_target_": "torchvision.transforms.v2.PILToTensor"}]},
+        train_transform={
+            "_target_": "torchvision.transforms.v2.Compose",
+            "transforms": [
+                {"_target_": "torchvision.transforms.v2.RandomResizedCrop", "size": 64},
+                {"_target_": "torchvision.transforms.v2.PILToTensor"},
+            ],
+        },
+        eval_transform={
+            "_target_": "torchvision.transforms.v2.Compose",
+            "transforms": [
+                {"_target_": "torchvision.transforms.v2.Resize", "size": 64},
+                {"_target_": "torchvision.transforms.v2.CenterCrop", "size": 64},
+                {"_target_": "torchvision.transforms.v2.PILToTensor"},
+            ],
+        },
     )
     dm.setup("fit")
     assert dm.class_names == sorted(p.name for p in demo_root.iterdir() if p.is_dir())
@@ -164,7 +183,9 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
         assert [dm.class_names[y] for y in dataset.labels] == [Path(f).parent.name for f in dataset.files]
     for name in ("val", "test"):  # unshuffled: batches follow the file list
         batched = torch.cat([labels for _, labels in loaders[name]]).tolist()
-        assert [dm.class_names[y] for y in batched] == [Path(f).parent.name for f in loaders[name].dataset.files]
+        assert [dm.class_names[y] for y in batched] == [
+            Path(f).parent.name for f in loaders[name].dataset.files
+        ]
     assert json.loads(json.dumps(dm.split.to_dict()))["classes"] == dm.class_names
 
 

@@ -116,14 +116,16 @@ def test_the_scan_is_cached_by_size_and_modification_time(demo_root, tmp_path):
 def test_images_over_the_pixel_limit_are_refused_by_their_header(tmp_path, demo_root):
     bomb = write_png_bomb(tmp_path / "bomb.png")
     pil_limit = Image.MAX_IMAGE_PIXELS
-    with pytest.raises(UserError, match=r"bomb.png: 20000x20000 is 400,000,000 pixels, over the limit") as err:
+    with pytest.raises(
+        UserError, match=r"bomb.png: 20000x20000 is 400,000,000 pixels, over the limit"
+    ) as err:
         load_image(bomb, 64)
     assert "max_image_pixels" in str(err.value) and "\n" not in str(err.value)
     image = demo_root / "Rock" / "rock_0000.jpg"  # 96x72
     with pytest.raises(UserError, match="96x72 is 6,912 pixels, over the limit of 6,911"):
         load_image(image, 64, max_pixels=6911)
     assert load_image(image, 64, max_pixels=6912).size == (96, 72)
-    assert Image.MAX_IMAGE_PIXELS == pil_limit, "PIL's own limit is left as it was"
+    assert pil_limit == Image.MAX_IMAGE_PIXELS, "PIL's own limit is left as it was"
 
 
 def test_running_out_of_memory_while_decoding_is_that_files_error(tmp_path):
