@@ -10,16 +10,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.audio.dataset import build_dataset, find_songs, format_report
 from genre_lightning.audio.rendering import Rendering
-from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.errors import config_part, exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="build_dataset")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    try:
+    with config_part("rendering"):
         rendering = Rendering.from_dict(OmegaConf.to_container(cfg.rendering))
-    except ValueError as err:
-        raise UserError(f"rendering: {err}") from None
     songs = find_songs(cfg.src, cfg.labels, cfg.path_column, cfg.genre_column)
     report = build_dataset(songs, cfg.out, rendering, cfg.workers)
     print(format_report(report, cfg.out))

@@ -1,11 +1,14 @@
 """The one error type users see (a single line that names the file and the fix), and the one warning type
 (an input that can be used but gives a doubtful answer)."""
 
+import contextlib
 import functools
 import re
 import sys
+from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf.errors import MissingMandatoryValue
 
 
@@ -16,6 +19,39 @@ class UserError(Exception):
 class InputWarning(UserWarning):
     """An input unlike the model's training data (a tiny image, a silent song): it is predicted, and its
     result is marked with the reason."""
+
+
+# what the code of a config part raises for a value it rejects (a negative size, an unknown name, a wrong
+# type or keyword); ImportError and AttributeError: Hydra could not find a _target_
+REJECTED_VALUE = (ValueError, TypeError, ImportError, AttributeError)
+
+
+@contextlib.contextmanager
+def config_part(key: str, target: str | None = None) -> Iterator[None]:
+    """Around building the config part ``key`` (model.optimizer, data.transforms, rendering...): a value its
+    code rejects, raised directly or through Hydra's instantiate, is the user's mistake, a one-line UserError
+    naming the key; a UserError passes as it is. ``target``: what was being built, named in the message."""
+    try:
+        yield
+    except (InstantiationException, *REJECTED_VALUE) as err:
+        cause = err
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        if not isinstance(cause, (InstantiationException, *REJECTED_VALUE)):
+            raise  # a bug in the built code keeps its traceback
+        reason = " ".join(str(cause).split())
+        if target is None:
+            raise UserError(f"{key}: {reason}; fix {key}") from None
+        raise UserError(f"{key}: cannot build {target} ({reason}); fix {key}.*") from None
+
+
+def build(key: str, cfg, *args, **kwargs):
+    """``hydra.utils.instantiate(cfg, *args, **kwargs)`` for the config part ``key``, as ``config_part``."""
+    target = cfg.get("_target_") if hasattr(cfg, "get") else None
+    with config_part(key, target):
+        return instantiate(cfg, *args, **kwargs)
 
 
 def one_line(err: UserError) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from genre_lightning.errors import UserError
+from genre_lightning.errors import UserError, config_part
 from genre_lightning.models.resnet import build_resnet
 
 
@@ -172,11 +171,5 @@ def optimization(
 
 def _build(key: str, cfg: dict, *args, **kwargs):
     # partial, then called: Hydra would turn parameter groups (dicts of tensors) into configs
-    try:
+    with config_part(key, cfg.get("_target_")):
         return instantiate(cfg, _partial_=True)(*args, **kwargs)
-    except (InstantiationException, ValueError, TypeError) as err:
-        cause = (
-            err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
-        )
-        reason = " ".join(str(cause).split())
-        raise UserError(f"{key}: cannot build {cfg.get('_target_')} ({reason}); fix {key}.*") from None

@@ -15,7 +15,7 @@ from torch import nn
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data.images import MAX_PIXELS, load_image
-from genre_lightning.errors import InputWarning, UserError
+from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import device_type, inference_bf16
 
@@ -185,10 +185,8 @@ class Ensemble:
         spec = {k: v for k, v in (overrides.pop("spec", None) or {}).items() if v is not None}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         settings["spec"].update(spec)
-        try:
+        with config_part("rendering"):
             return Rendering.from_dict(settings), recorded is not None
-        except ValueError as err:
-            raise UserError(f"rendering: {err}") from None
 
     @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
