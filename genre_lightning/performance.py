@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 
 import lightning.pytorch as pl
@@ -12,12 +13,22 @@ from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# "0" or "1": overrides the CPU's bf16 detection below, for training and inference alike; e.g. to get on a
+# bf16 CPU the fp32 numbers of one without it (the test suite runs both ways), or to try emulated bf16
+BF16_ENV = "GENRE_LIGHTNING_BF16"
+
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX on x86, BF16 on Arm).
+    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX on x86, BF16 on Arm), unless
+    $GENRE_LIGHTNING_BF16 says otherwise.
 
     oneDNN also runs bf16 on any AVX-512 CPU, but emulated and slower than fp32, so that is not enough.
     """
+    forced = os.environ.get(BF16_ENV)
+    if forced is not None:
+        if forced not in ("0", "1"):
+            raise UserError(f"{BF16_ENV}={forced!r}: set it to 1 (bf16 on the CPU), 0 (fp32), or unset it")
+        return forced == "1"
     try:
         if not torch.backends.mkldnn.is_available():
             return False
@@ -53,12 +64,15 @@ def supported_precision(precision, accelerator) -> str:
     if not precision.startswith("bf16") or device not in ("cpu", "cuda") or bf16_is_fast(device):
         return precision
     fallback = "32-true" if device == "cpu" else "16-mixed"
-    log.warning(
-        "precision=%s: this %s has no native bf16, so training runs in %s",
-        precision,
-        device.upper(),
-        fallback,
-    )
+    if device == "cpu" and BF16_ENV in os.environ:  # asked for: worth a line, not a warning
+        log.info("precision=%s: %s=0, so training runs in %s", precision, BF16_ENV, fallback)
+    else:
+        log.warning(
+            "precision=%s: this %s has no native bf16, so training runs in %s",
+            precision,
+            device.upper(),
+            fallback,
+        )
     return fallback
 
 

@@ -7,6 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from genre_lightning import performance
+from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import cpu_has_fast_bf16, supported_precision
 
@@ -14,12 +15,14 @@ from genre_lightning.performance import cpu_has_fast_bf16, supported_precision
 @pytest.mark.skipif(
     platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(), reason="reads x86 Linux CPU flags"
 )
-def test_bf16_detection_agrees_with_the_cpu_flags():
+def test_bf16_detection_agrees_with_the_cpu_flags(monkeypatch):
+    monkeypatch.delenv(performance.BF16_ENV, raising=False)
     flags = set(Path("/proc/cpuinfo").read_text().split("flags")[1].splitlines()[0].split())
     assert cpu_has_fast_bf16() == bool({"avx512_bf16", "amx_tile"} & flags)
 
 
 def test_bf16_falls_back_to_fp32_on_cpus_without_it(monkeypatch, caplog):
+    monkeypatch.delenv(performance.BF16_ENV, raising=False)
     monkeypatch.setattr(performance, "cpu_has_fast_bf16", lambda: False)
     with caplog.at_level(logging.WARNING, logger="genre_lightning.performance"):
         assert supported_precision("bf16-mixed", "cpu") == "32-true"
@@ -27,6 +30,19 @@ def test_bf16_falls_back_to_fp32_on_cpus_without_it(monkeypatch, caplog):
     assert supported_precision("16-mixed", "cpu") == "16-mixed" and supported_precision(32, "cpu") == "32"
     monkeypatch.setattr(performance, "cpu_has_fast_bf16", lambda: True)
     assert supported_precision("bf16-mixed", "cpu") == "bf16-mixed"
+
+
+def test_the_environment_turns_cpu_bf16_on_or_off_for_training_and_inference(monkeypatch, caplog):
+    monkeypatch.setenv(performance.BF16_ENV, "0")
+    with caplog.at_level(logging.INFO, logger="genre_lightning.performance"):
+        assert supported_precision("bf16-mixed", "cpu") == "32-true"
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "GENRE_LIGHTNING_BF16=0" in caplog.text
+    assert not performance.inference_bf16("cpu")
+    monkeypatch.setenv(performance.BF16_ENV, "1")
+    assert supported_precision("bf16-mixed", "cpu") == "bf16-mixed" and performance.inference_bf16("cpu")
+    monkeypatch.setenv(performance.BF16_ENV, "yes")
+    with pytest.raises(UserError, match="GENRE_LIGHTNING_BF16='yes': set it to 1"):
+        cpu_has_fast_bf16()
 
 
 def test_cpu_trainer_trains_channels_last_in_the_supported_precision(tiny_cfg):

@@ -18,22 +18,28 @@ from genre_lightning.training.confusion import confusion_figure, per_class_score
 
 
 @torch.inference_mode()
-def logits_and_labels(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's logits (float32, on the CPU) and the labels of every batch of ``loader``, in order."""
+def logits_and_labels(model, loader, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits (float32, on the CPU) and the labels of every batch of ``loader``, in order;
+    computed in bf16 autocast with ``bf16``."""
     model.eval()
     logits, labels = [], []
-    with inference_autocast(model.device):
+    with inference_autocast(model.device, "bf16" if bf16 else "32"):
         for images, targets in loader:
             logits.append(model(images.to(model.device)).float().cpu())
             labels.append(targets)
     return torch.cat(logits), torch.cat(labels)
 
 
-def calibrate_fold(model, datamodule, checkpoint: Path, test: bool = True, write: bool = True) -> dict:
+def calibrate_fold(
+    model, datamodule, checkpoint: Path, bf16: bool, test: bool = True, write: bool = True
+) -> dict:
     """Fit the temperature on the fold's validation set and store it in ``checkpoint`` (and the model);
     with ``test``, score the test set before and after, and save its calibrated probabilities beside the
-    checkpoint's folder for the ensemble (files only with ``write``). Returns the fold's summary metrics."""
-    val_logits, val_labels = logits_and_labels(model, datamodule.val_dataloader())
+    checkpoint's folder for the ensemble (files only with ``write``). Returns the fold's summary metrics.
+
+    ``bf16``: whether the Trainer computed in bf16; the logits are computed as it did, so the temperature
+    fits the numbers validation and test reported, and a run in 32-true saves fp32 probabilities."""
+    val_logits, val_labels = logits_and_labels(model, datamodule.val_dataloader(), bf16)
     temperature = fit_temperature(val_logits, val_labels)
     model.temperature.fill_(temperature)
     if write:
@@ -44,7 +50,7 @@ def calibrate_fold(model, datamodule, checkpoint: Path, test: bool = True, write
         "val/ece_calibrated": scores((val_logits / temperature).softmax(dim=-1), val_labels)["ece"],
     }
     if test:
-        test_logits, test_labels = logits_and_labels(model, datamodule.test_dataloader())
+        test_logits, test_labels = logits_and_labels(model, datamodule.test_dataloader(), bf16)
         calibrated = (test_logits / temperature).softmax(dim=-1)
         after = scores(calibrated, test_labels)
         result.update(

@@ -137,7 +137,10 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
             result.update(trainer.test(model, datamodule=datamodule, verbose=False)[0])
     # every process computes the same calibration (the whole validation and test sets, no sharding), so
     # all return the same summary; only rank 0 writes the temperature and the test probabilities
-    result.update(calibrate_fold(model, datamodule, Path(best), test=cfg.test, write=trainer.is_global_zero))
+    bf16 = str(trainer.precision).startswith("bf16")
+    result.update(
+        calibrate_fold(model, datamodule, Path(best), bf16, test=cfg.test, write=trainer.is_global_zero)
+    )
     params = OmegaConf.to_container(cfg.get("hparams") or {}, resolve=True)
     log_hparams(trainer, {**params, "fold": fold}, {k: v for k, v in result.items() if "/" in k})
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k.endswith("/acc"))
