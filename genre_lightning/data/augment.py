@@ -26,6 +26,14 @@ class SpecAugment:
     so a mask reads as 'no information' rather than as a loud or silent band."""
 
     def __init__(self, freq_masks: int = 2, freq_width: int = 16, time_masks: int = 2, time_width: int = 16):
+        for name, value in (
+            ("freq_masks", freq_masks),
+            ("freq_width", freq_width),
+            ("time_masks", time_masks),
+            ("time_width", time_width),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r}: must be a whole number >= 0")
         self.freq_masks, self.freq_width = freq_masks, freq_width
         self.time_masks, self.time_width = time_masks, time_width
 
@@ -43,6 +51,10 @@ class Mixup:
     time slice of the other image instead (CutMix along time only), lam being the kept share."""
 
     def __init__(self, alpha: float = 0.3, prob: float = 1.0, time_cut: bool = False):
+        if not (isinstance(alpha, (int, float)) and alpha > 0):
+            raise ValueError(f"alpha={alpha!r}: the Beta distribution's parameter must be > 0")
+        if not (isinstance(prob, (int, float)) and 0 <= prob <= 1):
+            raise ValueError(f"prob={prob!r}: a probability, 0 to 1")
         self.alpha, self.prob, self.time_cut = alpha, prob, time_cut
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor, num_classes: int):

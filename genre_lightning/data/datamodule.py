@@ -18,7 +18,7 @@ from genre_lightning.data.cache import decoded_images
 from genre_lightning.data.images import MAX_PIXELS, ImageFiles, load_image
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
 from genre_lightning.data.splits import Split, discover, make_split, song_of
-from genre_lightning.errors import UserError
+from genre_lightning.errors import UserError, build
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 "at least 0 and below 1"
             )
         check_policy(bad_files)
+        for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UserError(f"data.{key}={value!r}: must be a whole number >= {least}; fix data.{key}")
         self.root = Path(root)
         self.classes = list(classes) if classes is not None else None
         self.max_per_class, self.test_fraction, self.num_folds = max_per_class, test_fraction, num_folds
@@ -87,7 +90,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.image_size, self.crop_scale, self.colormap = image_size, crop_scale, colormap
         self.crop_width, self.eval_width, self.eval_crops = crop_width, eval_width, eval_crops
         # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
-        self.batch_augment = [instantiate(augment) for augment in batch_augment or []]
+        self.batch_augment = [
+            build(f"data.batch_augment[{i}]", augment) for i, augment in enumerate(batch_augment or [])
+        ]
         # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing
         self.eval_transform_cfg = _container(eval_transform)
         self.train_transform = instantiate(train_transform)
@@ -102,7 +107,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # `prepare` (e.g. the demo set's maker, configs/experiment/demo.yaml) is called with the root
         # when it is missing; an existing folder is left alone, whatever made it
         if self.prepare is not None and not self.root.exists():
-            instantiate(self.prepare, self.root)
+            build("data.prepare", self.prepare, self.root)
         if self.cache:
             # built here, on the one process that prepares data; setup() on the others finds it ready
             self.setup()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from genre_lightning.audio.rendering import DEMO_JPEG_QUALITY, Rendering
 from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.constants import DEMO_MARKER as MARKER
 from genre_lightning.demo.synth import GENERATOR_VERSION, GENRES, synthesize
+
+log = logging.getLogger(__name__)
 
 
 def _params(per_class, seconds, seed, spec) -> dict:
@@ -96,6 +100,15 @@ def make_demo_dataset(
     if all(_marker_matches(target, params) for target in targets):
         return root
 
+    # synthesising and rendering take about 0.1 s a song on 2 cores: a first run waits half a minute
+    log.info(
+        "making the demo data set under %s: %d genres x %d synthetic songs of %g s (once)",
+        root,
+        len(GENRES),
+        per_class,
+        seconds,
+    )
+    started = time.perf_counter()
     rendering = Rendering(spec, jpeg_quality=DEMO_JPEG_QUALITY)
     builds = []
     try:
@@ -120,6 +133,7 @@ def make_demo_dataset(
     finally:
         for build in builds:
             shutil.rmtree(build, ignore_errors=True)
+    log.info("demo data set made in %.0f s", time.perf_counter() - started)
     return root
 
 

@@ -1,8 +1,8 @@
-"""Configuration mistakes that would surface only once a fold starts (or never), found before a run writes
-anything: each is a one-line UserError naming the key.
+"""Configuration mistakes that would surface only once a fold starts (or never), found before a run claims
+its folder: each is a one-line UserError naming the key.
 
-The data module checks its own values when it is built, which is the first thing a run does; the values
-checked here belong to objects built per fold: the model and the Trainer.
+The data module and the callbacks check their own values when they are built: they are built here once,
+and thrown away; the model's and the Trainer's values, whose objects are built per fold, are checked here.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from genre_lightning.errors import UserError
+from genre_lightning.errors import UserError, build
 from genre_lightning.models.classifier import optimization
 from genre_lightning.models.resnet import check_arch
 
 
 def check_config(cfg: DictConfig) -> None:
+    build("data", cfg.data)  # builds transforms and batch augmentations; reads no file
+    for name, callback in cfg.get("callbacks", {}).items():
+        build(f"callbacks.{name}", callback)
     check_arch(cfg.model.arch, cfg.model.weights)
     # built once on a stand-in parameter: the optimizer and scheduler check their own values
     interval = cfg.model.get("scheduler_interval", "epoch")

@@ -31,18 +31,25 @@ def logits_and_labels(model, loader, bf16: bool) -> tuple[torch.Tensor, torch.Te
 
 
 def calibrate_fold(
-    model, datamodule, checkpoint: Path, bf16: bool, test: bool = True, write: bool = True
+    model,
+    datamodule,
+    fold_dir: Path,
+    checkpoint: Path | None,
+    bf16: bool,
+    test: bool = True,
+    write: bool = True,
 ) -> dict:
-    """Fit the temperature on the fold's validation set and store it in ``checkpoint`` (and the model);
-    with ``test``, score the test set before and after, and save its calibrated probabilities beside the
-    checkpoint's folder for the ensemble (files only with ``write``). Returns the fold's summary metrics.
+    """Fit the temperature on the fold's validation set and store it in ``checkpoint`` (if the fold kept
+    one) and the model; with ``test``, score the test set before and after, and save its calibrated
+    probabilities in ``fold_dir`` for the ensemble (files only with ``write``). Returns the fold's summary
+    metrics.
 
     ``bf16``: whether the Trainer computed in bf16; the logits are computed as it did, so the temperature
     fits the numbers validation and test reported, and a run in 32-true saves fp32 probabilities."""
     val_logits, val_labels = logits_and_labels(model, datamodule.val_dataloader(), bf16)
     temperature = fit_temperature(val_logits, val_labels)
     model.temperature.fill_(temperature)
-    if write:
+    if write and checkpoint is not None:
         store_temperature(checkpoint, temperature)
     result = {
         "val/temperature": temperature,
@@ -63,7 +70,7 @@ def calibrate_fold(
         if write:
             files = [path for path, _ in datamodule.split.test]
             saved = {"files": files, "labels": test_labels, "probabilities": calibrated}
-            with atomic_path(checkpoint.parent.parent / TEST_PROBABILITIES_FILE) as tmp:
+            with atomic_path(fold_dir / TEST_PROBABILITIES_FILE) as tmp:
                 torch.save(saved, tmp)
     return result
 

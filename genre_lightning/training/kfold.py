@@ -11,7 +11,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -19,12 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data.scan import BadImages
-from genre_lightning.errors import UserError
+from genre_lightning.errors import UserError, build
 from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
 from genre_lightning.training.callbacks import log_hparams
 from genre_lightning.training.checks import check_config
 from genre_lightning.training.evaluation import calibrate_fold, ensemble_report
+from genre_lightning.training.library_noise import known_library_warnings
+from genre_lightning.training.progress import ProgressBar
 from genre_lightning.training.resume import hint_on_stop
 from genre_lightning.training.run_folder import (
     claimed,
@@ -49,13 +50,16 @@ def train(cfg: DictConfig) -> dict:
     this whole loop in step (Lightning starts the others at the first fit, with the same arguments and
     run folder) and all return the same synced metrics; only rank 0 writes files.
     """
+    # every value is checked before the run folder is claimed (ClaimRunFolder checks them before it
+    # claims the folder of a Hydra run, too)
     check_config(cfg)
+    datamodule = build("data", cfg.data)
     run_dir = Path(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
-    with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer):
-        pl.seed_everything(cfg.seed, workers=True)
-        datamodule = split_data(cfg, run_dir, resume, writer)
+    with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer), known_library_warnings():
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        split_data(datamodule, run_dir, resume, writer)
         done = finished_folds(run_dir) if resume else {}
         folds = datamodule.selected_folds
         results = []
@@ -72,16 +76,15 @@ def train(cfg: DictConfig) -> dict:
             if writer:
                 if complete:
                     # the fold ensemble on the test set, from the folds' saved calibrated probabilities
-                    dirs = [(run_dir / result["checkpoint"]).parent.parent for result in results]
+                    dirs = [fold_dir(run_dir, result["fold"]) for result in results]
                     summary["ensemble"] = ensemble_report(run_dir, dirs, datamodule.class_names)
                 write_json(run_dir / SUMMARY_FILE, summary)
     log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_summary(summary))
     return summary
 
 
-def split_data(cfg: DictConfig, run_dir: Path, resume: bool, writer: bool):
-    """The datamodule, its images scanned and split; split.json (and bad_files.txt) in the run folder."""
-    datamodule = instantiate(cfg.data)
+def split_data(datamodule, run_dir: Path, resume: bool, writer: bool) -> None:
+    """The datamodule's images scanned and split; split.json (and bad_files.txt) in the run folder."""
     datamodule.prepare_data()
     try:
         datamodule.setup()
@@ -91,7 +94,6 @@ def split_data(cfg: DictConfig, run_dir: Path, resume: bool, writer: bool):
         if datamodule.left_out:
             write_bad_files(run_dir, datamodule.left_out)
         keep_split(run_dir, datamodule.split.to_dict(), resume)
-    return datamodule
 
 
 def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
@@ -99,30 +101,47 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     checkpoint's val (and test) metrics."""
     started = time.perf_counter()
     # Seeded per fold, so a fold run alone (data.fold=k) matches the same fold in a full run.
-    pl.seed_everything(cfg.seed + fold, workers=True)
+    pl.seed_everything(cfg.seed + fold, workers=True, verbose=False)
     datamodule.use_fold(fold)
-    model = instantiate(cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing)
-    loggers = [instantiate(c, version=fold_dir(run_dir, fold).name) for c in cfg.get("logger", {}).values()]
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    model = build(
+        "model", cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing
+    )
+    version = fold_dir(run_dir, fold).name
+    loggers = [build(f"logger.{name}", c, version=version) for name, c in cfg.get("logger", {}).items()]
+    callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses one then
     precision = supported_precision(
         cfg.trainer.get("precision", "32-true"), cfg.trainer.get("accelerator", "auto")
     )
-    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, precision=precision)
+    trainer = build("trainer", cfg.trainer, logger=loggers, callbacks=callbacks, precision=precision)
     refuse_respawn_in_multirun(trainer)
     train_files, val_files = datamodule.split.train_val(fold)
     refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)
+    # a fold of fewer batches than the logging interval would log no training loss (and Lightning warns)
+    batches = max(1, len(train_files) // (datamodule.batch_size * trainer.world_size))
+    trainer.log_every_n_steps = min(trainer.log_every_n_steps, batches)
     log.info(
-        "fold %d/%d: %d train, %d val images", fold, datamodule.num_folds, len(train_files), len(val_files)
+        "fold %d/%d: %d train, %d val images; %s, %.1f M parameters, %s, %s",
+        fold,
+        datamodule.num_folds,
+        len(train_files),
+        len(val_files),
+        cfg.model.get("arch", type(model).__name__),
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        trainer.strategy.root_device,
+        trainer.precision,
     )
     resume_from = last_checkpoint(run_dir, fold)
     if resume_from is not None:
         log.info("fold %d: continuing from %s", fold, resume_from)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
-    best = trainer.checkpoint_callback.best_model_path
+    # none with trainer.fast_dev_run (Lightning's smoke test saves nothing): the weights as they are then
+    best = trainer.checkpoint_callback.best_model_path or None
     result = {
         "fold": fold,
-        "checkpoint": str(Path(best).relative_to(run_dir)),
+        "checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
         "epochs": trainer.current_epoch,
     }
     # With weight averaging (callbacks=ema) a checkpoint's state_dict holds the averaged weights, the ones
@@ -139,7 +158,15 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     # all return the same summary; only rank 0 writes the temperature and the test probabilities
     bf16 = str(trainer.precision).startswith("bf16")
     result.update(
-        calibrate_fold(model, datamodule, Path(best), bf16, test=cfg.test, write=trainer.is_global_zero)
+        calibrate_fold(
+            model,
+            datamodule,
+            fold_dir(run_dir, fold),
+            Path(best) if best else None,
+            bf16,
+            test=cfg.test,
+            write=trainer.is_global_zero,
+        )
     )
     params = OmegaConf.to_container(cfg.get("hparams") or {}, resolve=True)
     log_hparams(trainer, {**params, "fold": fold}, {k: v for k, v in result.items() if "/" in k})

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
@@ -22,11 +24,20 @@ from genre_lightning.constants import BAD_FILES, FOLD_RESULT, RUN_LOCK, SPLIT_FI
 from genre_lightning.data.scan import format_bad_files
 from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
+from genre_lightning.training.checks import check_config
 
 LAST_CHECKPOINT = "last.ckpt"
 
 # the run folders this process has claimed, with their held locks (released when the process ends)
 _held: dict[Path, IO] = {}
+
+# all that a start leaves before the run writes anything of its own (its split.json first): the lock, and
+# Hydra's log and config; a folder holding no more is no run, and may be claimed again
+STARTED_ONLY = {RUN_LOCK, "train.log", ".hydra"}
+
+
+def _holds_no_run(run_dir: Path) -> bool:
+    return {entry.name for entry in run_dir.iterdir()} <= STARTED_ONLY
 
 
 def claim(run_dir: str | os.PathLike, resume: bool) -> None:
@@ -44,10 +55,16 @@ def claim(run_dir: str | os.PathLike, resume: bool) -> None:
             run_dir.mkdir(parents=True, exist_ok=True)
             os.close(os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         except FileExistsError:
+            if _holds_no_run(run_dir):  # a start that failed (or was killed) before writing anything
+                return _hold(run_dir, lock_path)
             raise UserError(
                 f"{run_dir}: already holds a run ({lock_holder(lock_path)}); choose a new hydra.run.dir, or "
                 f"finish that run with python train.py resume={run_dir}"
             ) from None
+    _hold(run_dir, lock_path)
+
+
+def _hold(run_dir: Path, lock_path: Path) -> None:
     lock = hold_lock(lock_path)
     if lock is None:
         raise UserError(
@@ -72,25 +89,41 @@ def claimed(run_dir: Path, resume: bool, writer: bool) -> Iterator[None]:
     claim(run_dir, resume)
     try:
         yield
+    except BaseException:
+        # a fresh run stopped before it wrote anything (a value only the data could refute, Ctrl-C during
+        # the scan): leave no folder behind
+        if not resume and _holds_no_run(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         release(run_dir)
 
 
 class ClaimRunFolder(Callback):
-    """Hydra callback: claim each run's folder before Hydra writes its config and log there, so a second
-    run given the same folder stops with one line and leaves the first one's files alone. Under DDP only
-    rank 0 claims: Lightning starts the other processes in the same folder."""
+    """Hydra callback: check the config's values, then claim each run's folder before Hydra writes its
+    config and log there, so a mistake leaves no folder behind, and a second run given the same folder stops
+    with one line and leaves the first one's files alone. Under DDP only rank 0 claims: Lightning starts
+    the other processes in the same folder."""
 
     @exit_on_user_error
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        if rank_zero_only.rank == 0:
-            claim(config.hydra.run.dir, resume=config.get("resume") is not None)
+        # Hydra sets HydraConfig only after this callback, in run_job, and the default hydra.run.dir needs it
+        # (${hydra:runtime.cwd}); ${now:...} is cached in `config`, so run_job resolves the same folder
+        HydraConfig.instance().set_config(config)
+        self._check_and_claim(config, config.hydra.run.dir)
 
     @exit_on_user_error
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         # a multirun job's folder (a run's was claimed above): Hydra has written its config already
+        self._check_and_claim(config, config.hydra.runtime.output_dir)
+
+    @staticmethod
+    def _check_and_claim(config: DictConfig, run_dir: str) -> None:
+        resume = config.get("resume") is not None
+        if not resume:  # a resume is checked against its run's own config, by train()
+            check_config(config)
         if rank_zero_only.rank == 0:
-            claim(config.hydra.runtime.output_dir, resume=config.get("resume") is not None)
+            claim(run_dir, resume=resume)
 
     def on_job_end(self, config: DictConfig, **kwargs) -> None:
         release(config.hydra.runtime.output_dir)

@@ -1,11 +1,16 @@
 """A run folder belongs to one training process: claimed before anything is written into it."""
 
 import pytest
-from conftest import TINY
+from conftest import CONFIGS, TINY
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
-from genre_lightning.constants import RUN_LOCK
+from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
 from genre_lightning.errors import UserError
-from genre_lightning.training.run_folder import claim, release
+from genre_lightning.training import run_folder
+from genre_lightning.training.run_folder import ClaimRunFolder, claim, release
 
 
 def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
@@ -25,7 +30,7 @@ def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
     )
     assert result.code == 2, result.out + result.err
     assert len(result.err.strip().splitlines()) == 1, result.err
-    assert result.err.startswith(f"error: {run}: already holds a run (pid {pid} on ")
+    assert result.err.startswith(f"error: {run}: a training process is running there (pid {pid} on ")
     # neither Hydra's config and log nor anything of training: the first run's files are left alone
     assert [p.name for p in run.iterdir()] == [RUN_LOCK]
 
@@ -39,3 +44,69 @@ def test_resuming_a_folder_that_a_process_is_running_in_is_refused(held_elsewher
     )
     with pytest.raises(UserError, match=rf"a training process is running there \(pid {pid} on "):
         claim(run, resume=True)
+
+
+def test_the_default_run_folder_is_claimed_before_hydra_writes_there(tmp_path, monkeypatch):
+    # as `python train.py` from tmp_path: Hydra calls the callback before it sets HydraConfig, and the
+    # default hydra.run.dir needs it (logs/ under the working folder, then the time)
+    monkeypatch.chdir(tmp_path)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
+        cfg = compose(config_name="train", return_hydra_config=True)
+    HydraConfig.instance().cfg = None
+    ClaimRunFolder().on_run_start(config=cfg)
+    run = tmp_path / "logs" / "train" / "runs"
+    [folder] = run.iterdir()
+    try:
+        # the folder Hydra's run_job goes on to use: ${now:} resolves once per config
+        assert folder == tmp_path / OmegaConf.select(cfg, "hydra.run.dir")
+        assert [p.name for p in folder.iterdir()] == [RUN_LOCK] and folder in run_folder._held
+    finally:
+        release(folder)
+
+
+def test_a_folder_a_failed_start_left_is_claimed_again_a_run_never(tmp_path):
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / RUN_LOCK).write_text("pid 1 on elsewhere")
+    (run / "train.log").write_text("error: ...")
+    claim(run, resume=False)
+    release(run)
+    (run / SPLIT_FILE).write_text("{}")
+    with pytest.raises(UserError, match="already holds a run"):
+        claim(run, resume=False)
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (["data.batch_size=abc"], "error: data.batch_size='abc': must be a whole number >= 1"),
+        (
+            ["data.batch_augment=[{_target_:genre_lightning.data.augment.SpecAugment,freq_masks:-3}]"],
+            "error: data.batch_augment[0]: cannot build genre_lightning.data.augment.SpecAugment "
+            "(freq_masks=-3: must be a whole number >= 0)",
+        ),
+        (
+            ["data.batch_augment=[{_target_:nope.Nope}]"],
+            "error: data.batch_augment[0]: cannot build nope.Nope",
+        ),
+        # found only when the demo set is made, after the claim: the folder goes again
+        (
+            ["data.root=${hydra:runtime.cwd}/missing", "+data.prepare.per_class=0"],
+            "error: data.prepare: cannot",
+        ),
+    ],
+)
+def test_a_value_mistake_is_one_line_and_leaves_no_run_folder(entry, demo_root, tmp_path, mistake, message):
+    run = tmp_path / "run"
+    result = entry(
+        "train.py",
+        *TINY,
+        f"data.root={demo_root}",
+        f"hydra.run.dir={run}",
+        f"paths.log_dir={tmp_path}",
+        *mistake,
+    )
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith(message) and len(result.err.strip().splitlines()) == 1, result.err
+    assert not run.exists()

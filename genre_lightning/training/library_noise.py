@@ -1,0 +1,23 @@
+"""What the libraries print that tells our users nothing, and cannot be fixed here, silenced narrowly: by
+message and module, each entry naming the upstream issue. Drop an entry once the versions pyproject.toml
+admits no longer need it. (Lightning's start-up INFO lines are turned down in configs/hydra/default.yaml.)"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def known_library_warnings() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # lightning <= 2.6.6 under torch >= 2.9: its own _pytree.py still tests isinstance(spec, LeafSpec),
+        # which torch deprecates; six times a run (Lightning-AI/pytorch-lightning#21326)
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+            category=FutureWarning,
+            module=r"lightning\.pytorch\.utilities\._pytree",
+        )
+        yield

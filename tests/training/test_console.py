@@ -1,0 +1,36 @@
+"""What a user sees of a training run on the console: the project's lines and the progress bar, no library
+noise, and no warning."""
+
+import subprocess
+import sys
+
+from conftest import ROOT, TINY
+
+from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
+
+
+def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(demo_root, tmp_path):
+    # from another folder, as a user would, with Hydra's default run folder (logs/train/runs/<time>) and
+    # the progress bar on
+    overrides = [o for o in TINY if "enable_progress_bar" not in o]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides, f"data.root={demo_root}", "data.fold=0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Lightning's warnings and Python's would land on stderr; the project logs to stdout
+    assert proc.stderr == ""
+    for noise in ("Warning", "Seed set", "GPU available", "Tip:", "LeafSpec", "v_num", "Restoring states"):
+        assert noise not in proc.stdout, noise
+    # the epoch's log line has a line of its own, not the end of the bar's (the bar redraws itself after
+    # a carriage return); the bar counts epochs as the log does
+    [logged] = [
+        part for part in proc.stdout.replace("\r", "\n").split("\n") if "epoch 1/1: train loss" in part
+    ]
+    assert logged.startswith("[") and "genre_lightning.training.progress" in logged, logged
+    assert "epoch 1/1: 100%" in proc.stdout
+    [run] = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert {RUN_LOCK, SPLIT_FILE, ".hydra", "train.log", "cv_summary.json"} <= {p.name for p in run.iterdir()}
