@@ -25,7 +25,7 @@ from genre_lightning.audio.rendering import Rendering, read_marker, write_marker
 from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.constants import AUDIO_EXTENSIONS, BUILD_LOCK, RENDER_LOG, RENDERING_MARKER
 from genre_lightning.errors import UserError
-from genre_lightning.files import hold_lock, lock_holder, write_bytes
+from genre_lightning.files import files_below, hold_lock, lock_holder, write_bytes
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,8 @@ def find_songs(src, labels=None, path_column: str = "path", genre_column: str = 
 def _genre_folders(src: Path) -> list[tuple[Path, str]]:
     pairs = []
     for folder in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        pairs += [(path, folder.name) for path in sorted(folder.rglob("*")) if _is_audio(path)]
+        pairs += [(path, folder.name) for path in files_below(folder, AUDIO_EXTENSIONS)]
     return pairs
-
-
-def _is_audio(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in AUDIO_EXTENSIONS
 
 
 def _read_labels(labels: Path, path_column: str, genre_column: str) -> list[tuple[Path, str]]:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.errors import InputWarning, UserError
+from genre_lightning.files import files_below
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 
 # a window's start and end in its song, seconds
@@ -55,13 +56,7 @@ def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...])
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in extensions
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
+        files = files_below(path, extensions)
         if not files:
             raise UserError(
                 f"{path}: no {'/'.join(extensions)} files in this folder; pass {kind}=<file or folder>"
