@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from tqdm import tqdm
 
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import AudioError
-from genre_lightning.errors import InputWarning, UserError
+from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
 
@@ -138,15 +137,14 @@ def predict_files(
     for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
         prediction = Prediction(str(path))
         predictions.append(prediction)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", InputWarning)
+        with input_warnings() as doubts:
             try:
                 images, prediction.spans = load(path)
                 queue.extend(images)
                 loaded.append((prediction, len(images)))
             except (UserError, AudioError) as err:
                 prediction.error = str(err)
-        prediction.warnings = input_warnings(caught)
+        prediction.warnings = doubts
         infer()
     infer(full_batches_only=False)
     if loaded:
@@ -155,11 +153,3 @@ def predict_files(
             prediction.window_probabilities = song.tolist()
             prediction.probabilities = aggregate_windows(song, aggregate).tolist()
     return predictions
-
-
-def input_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
-    """The messages of the InputWarnings among ``caught``; any other warning is shown as usual."""
-    for w in caught:
-        if not issubclass(w.category, InputWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return [str(w.message) for w in caught if issubclass(w.category, InputWarning)]
