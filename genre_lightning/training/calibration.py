@@ -14,8 +14,8 @@ from torchmetrics.functional.classification import (
 ECE_BINS = 15
 # The temperatures a fit may reach: a factor of ten either way. Fitted ones lie near 1 (Guo et al.: 1 to 3;
 # our FMA folds: 1.03 to 1.20); beyond ten the fit no longer corrects the model's confidence but replaces its
-# probabilities with near-uniform (or near one-hot) ones, which a small validation set or a model at chance
-# can ask for (a 2-epoch demo fold's fit went to 60) and a test set does not confirm.
+# probabilities with near-uniform (or near one-hot) ones, which says more about a small validation set or a
+# model at chance than about the model (a 2-epoch demo run's folds asked for 25 and 60).
 TEMPERATURE_RANGE = (0.1, 10.0)
 
 
