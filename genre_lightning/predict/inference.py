@@ -24,8 +24,9 @@ Span = tuple[float, float]
 Loaded = tuple[list[torch.Tensor], list[Span] | None]
 
 # How a song's answer is made from its windows' probabilities: their mean; each genre's highest window
-# (scaled to sum to 1), which lets a genre heard in one part of the song count fully; or the share of
-# windows that rank the genre first.
+# (scaled to sum to 1), which lets a genre heard in one part of the song count fully; or a vote, which ranks
+# the genres by how many windows rank them first, each shown with its mean probability: a share of votes is
+# no probability (13 of 14 windows can rank a genre first at 16% each).
 AGGREGATES = ("mean", "max", "vote")
 
 
@@ -42,6 +43,8 @@ class Prediction:
     error: str | None = None
     # why the result is doubtful (the InputWarnings raised while reading the file)
     warnings: list[str] = field(default_factory=list)
+    # aggregate=vote only: how many windows rank each class first, which orders the classes
+    votes: list[int] | None = None
 
     @property
     def windows(self) -> int:
@@ -103,13 +106,17 @@ def load_ensemble(cfg) -> Ensemble:
 
 def aggregate_windows(windows: torch.Tensor, aggregate: str = "mean") -> torch.Tensor:
     """A song's class probabilities from its windows' (windows x classes), as ``aggregate`` says (one of
-    AGGREGATES; any other means mean)."""
+    AGGREGATES): each class's highest window scaled to sum to 1 for max, else their mean (vote ranks the
+    classes by ``window_votes``, and shows these)."""
     if aggregate == "max":
         peak = windows.max(dim=0).values
         return peak / peak.sum()
-    if aggregate == "vote":
-        return torch.bincount(windows.argmax(dim=1), minlength=windows.shape[1]).float() / len(windows)
     return windows.mean(dim=0)
+
+
+def window_votes(windows: torch.Tensor) -> torch.Tensor:
+    """How many of the windows (windows x classes) rank each class first."""
+    return torch.bincount(windows.argmax(dim=1), minlength=windows.shape[1])
 
 
 def predict_files(
@@ -152,4 +159,6 @@ def predict_files(
         for (prediction, _), song in zip(loaded, songs):
             prediction.window_probabilities = song.tolist()
             prediction.probabilities = aggregate_windows(song, aggregate).tolist()
+            if aggregate == "vote":
+                prediction.votes = window_votes(song).tolist()
     return predictions
