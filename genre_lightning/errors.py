@@ -5,6 +5,7 @@ import contextlib
 import functools
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
@@ -19,6 +20,21 @@ class UserError(Exception):
 class InputWarning(UserWarning):
     """An input unlike the model's training data (a tiny image, a silent song): it is predicted, and its
     result is marked with the reason."""
+
+
+@contextlib.contextmanager
+def input_warnings() -> Iterator[list[str]]:
+    """The messages of the InputWarnings raised in the block (every one, repeats too), in a list filled when
+    the block ends; any other warning is shown as usual."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        yield messages
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            messages.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 # what the code of a config part raises for a value it rejects (a negative size, an unknown name, a wrong

@@ -1,5 +1,5 @@
-"""Atomic file writes (a reader never sees half a file, and a crash leaves the old one intact) and
-exclusive locks on folders that two processes must not write at once."""
+"""Atomic file writes (a reader never sees half a file, and a crash leaves the old one intact),
+exclusive locks on folders that two processes must not write at once, and the input files below a folder."""
 
 from __future__ import annotations
 
@@ -70,3 +70,16 @@ def lock_holder(path: str | os.PathLike) -> str:
         return Path(path).read_text().strip() or "a process that is starting"
     except OSError:
         return "an unknown process"
+
+
+def files_below(folder: str | os.PathLike, extensions: tuple[str, ...]) -> list[Path]:
+    """Every file below ``folder``, sub-folders included, whose suffix is one of ``extensions`` (any case),
+    sorted; hidden ones, and all in hidden folders (a .cache, .git), are left out."""
+    folder = Path(folder)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in extensions
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )

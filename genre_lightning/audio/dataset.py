@@ -24,8 +24,8 @@ from tqdm import tqdm
 from genre_lightning.audio.rendering import Rendering, read_marker, write_marker
 from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.constants import AUDIO_EXTENSIONS, BUILD_LOCK, RENDER_LOG, RENDERING_MARKER
-from genre_lightning.errors import UserError
-from genre_lightning.files import hold_lock, lock_holder, write_bytes
+from genre_lightning.errors import UserError, input_warnings
+from genre_lightning.files import files_below, hold_lock, lock_holder, write_bytes
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class BuildReport:
     rendered: int = 0  # songs rendered by this run
     images: int = 0  # images written by this run
     failed: list[tuple[str, str]] = field(default_factory=list)  # (song, one-line reason)
+    # (song, doubt) of songs rendered with a doubt, e.g. NaN samples read as silence
+    doubtful: list[tuple[str, str]] = field(default_factory=list)
 
 
 def find_songs(src, labels=None, path_column: str = "path", genre_column: str = "genre") -> list[Song]:
@@ -65,12 +67,8 @@ def find_songs(src, labels=None, path_column: str = "path", genre_column: str = 
 def _genre_folders(src: Path) -> list[tuple[Path, str]]:
     pairs = []
     for folder in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        pairs += [(path, folder.name) for path in sorted(folder.rglob("*")) if _is_audio(path)]
+        pairs += [(path, folder.name) for path in files_below(folder, AUDIO_EXTENSIONS)]
     return pairs
-
-
-def _is_audio(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in AUDIO_EXTENSIONS
 
 
 def _read_labels(labels: Path, path_column: str, genre_column: str) -> list[tuple[Path, str]]:
@@ -172,20 +170,25 @@ def _differences(old: Rendering, new: Rendering) -> str:
     return ", ".join(f"{k}: {before[k]} there, {after[k]} now" for k in before if before[k] != after[k])
 
 
-def render_song(song: Song, out: Path, rendering: Rendering) -> tuple[Song, list[str] | str]:
-    """Write the song's images; returns their names, or the one-line reason it could not be read."""
+def render_song(song: Song, out: Path, rendering: Rendering) -> tuple[Song, list[str] | str, list[str]]:
+    """Write the song's images; returns their names, or the one-line reason it could not be read, and the
+    doubts about its audio (InputWarnings)."""
     if not song.path.is_file():
-        return song, f"{song.path}: file not found; fix its path or remove it"
-    try:
-        images = rendering.render_file(song.path)
-    except AudioError as err:
-        return song, str(err)
+        return song, f"{song.path}: file not found; fix its path or remove it", []
+    reason = None
+    with input_warnings() as doubts:
+        try:
+            images = rendering.render_file(song.path)
+        except AudioError as err:
+            reason = str(err)
+    if reason is not None:
+        return song, reason, doubts
     names = (
         [f"{song.name}.jpg"] if len(images) == 1 else [f"{song.name}-{k:03d}.jpg" for k in range(len(images))]
     )
     for name, image in zip(names, images):
         write_bytes(out / song.genre / name, image.jpeg)
-    return song, names
+    return song, names, doubts
 
 
 def _render_star(args):
@@ -204,7 +207,10 @@ def build_dataset(songs: list[Song], out, rendering: Rendering, workers: int = 0
         (out / RENDER_LOG).open("a") as log,
         tqdm(total=len(todo), unit="song", disable=None, desc=str(out)) as bar,
     ):
-        for song, result in _results(todo, out, rendering, workers):
+        for song, result, doubts in _results(todo, out, rendering, workers):
+            for doubt in doubts:
+                report.doubtful.append((song.key, doubt))
+                bar.write(f"warning: {song.path}: {doubt}", file=sys.stderr)
             if isinstance(result, str):
                 report.failed.append((song.key, result))
                 bar.write(f"skipped: {result}", file=sys.stderr)
@@ -220,7 +226,7 @@ def build_dataset(songs: list[Song], out, rendering: Rendering, workers: int = 0
 
 def _results(
     todo: list[Song], out: Path, rendering: Rendering, workers: int
-) -> Iterator[tuple[Song, list[str] | str]]:
+) -> Iterator[tuple[Song, list[str] | str, list[str]]]:
     if workers <= 0 or len(todo) < 2:
         yield from (render_song(song, out, rendering) for song in todo)
         return
@@ -234,4 +240,5 @@ def format_report(report: BuildReport, out: str | os.PathLike) -> str:
         f"{report.skipped} already done, {len(report.failed)} failed (of {report.songs})"
     ]
     lines += [f"  failed: {reason}" for _, reason in report.failed]
+    lines += [f"  warning: {song}: {doubt}" for song, doubt in report.doubtful]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from scipy import sparse
 from scipy.fft import rfft
 from scipy.signal import get_window, resample_poly
 
-from genre_lightning.errors import UserError
+from genre_lightning.errors import InputWarning, UserError
 
 # librosa's power_to_db floor: keeps log10 finite on digital silence.
 _AMIN = 1e-10
@@ -119,11 +120,26 @@ def audio_seconds(path) -> float:
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate``."""
+    """Decode ``path`` to mono float32 at ``sample_rate``.
+
+    Float files can hold NaN or infinite samples (a faulty export or effect), which would turn the whole
+    spectrogram into the colour of silence: they are read as silence (0), with an InputWarning giving their
+    count, and a file of nothing else is an AudioError.
+    """
     data, file_rate = _libsndfile(path, lambda: sf.read(str(path), dtype="float32", always_2d=True))
     if data.size == 0:
         raise _undecodable(path, "file holds no samples")
     audio = data.mean(axis=1)
+    broken = ~np.isfinite(audio)
+    if broken.all():
+        raise AudioError(f"{path}: every sample is NaN or infinite, no audio to predict; re-export the file")
+    if broken.any():
+        warnings.warn(
+            f"{int(broken.sum()):,} of {len(audio):,} samples are NaN or infinite (read as silence)",
+            InputWarning,
+            stacklevel=2,
+        )
+        audio[broken] = 0.0
     if file_rate != sample_rate:
         g = math.gcd(int(file_rate), int(sample_rate))
         audio = resample_poly(audio, sample_rate // g, file_rate // g)

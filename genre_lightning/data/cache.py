@@ -23,7 +23,7 @@ from genre_lightning.files import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 # Bump when the file layout or load_image's decoding changes, so older caches are rebuilt.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class DecodedImages:

@@ -1,4 +1,4 @@
-"""Image files -> RGB images at the size the model needs, and the dataset of (image, label) pairs."""
+"""Image files (8 or 16 bits) -> RGB images at the size the model needs; the (image, label) dataset."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
@@ -18,6 +19,9 @@ MAX_PIXELS = 89_478_485
 # PIL's complaints about a file: OSError (truncated, unreadable), SyntaxError (a broken PNG chunk),
 # ValueError (a chunk too large to decompress)
 DECODE_ERRORS = (OSError, SyntaxError, ValueError)
+# PIL's modes of 16-bit greyscale (a 16-bit grey PNG opens as I;16, "I" is its 32-bit form). PIL's own
+# conversion to RGB clips every value above 255 to white, so these are scaled to 8 bits by to_rgb.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 @contextlib.contextmanager
@@ -64,12 +68,26 @@ def load_image(
     """
     with open_image(path, max_pixels) as image:
         if min_size is None:
-            return image.convert("RGB")
+            return to_rgb(image)
         # draft keeps each side >= the size asked for, so a square bounds the short side; a no-op but for JPEG
         image.draft("RGB", (min_size, min_size))
-        image = image.convert("RGB")
+        image = to_rgb(image)
         factor = min(image.size) // min_size
         return image.reduce(factor) if factor > 1 else image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB; 16-bit greyscale is scaled by the full 16-bit range, 65535 -> 255.
+
+    The full range, not the image's own: PNG defines a 16-bit sample as a fraction of 65535 (a writer with
+    fewer significant bits scales them up to it), so a 16-bit and an 8-bit export of one spectrogram give
+    the same pixels. Stretching each image's own range would brighten quiet songs' spectrograms, and
+    brightness is loudness to the model.
+    """
+    if image.mode not in SIXTEEN_BIT_MODES:
+        return image.convert("RGB")
+    levels = np.asarray(image).astype(np.float32).clip(0, 65535) / 257
+    return Image.fromarray(np.rint(levels).astype(np.uint8), mode="L").convert("RGB")
 
 
 class ImageFiles(Dataset):

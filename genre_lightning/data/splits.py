@@ -11,12 +11,14 @@ from pathlib import Path
 
 from genre_lightning.constants import IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError
+from genre_lightning.files import files_below
 
 _WINDOW_SUFFIX = re.compile(r"-\d{3}$")
 
 
 def discover(root: str | os.PathLike, classes: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
-    """Return the class names and each class's image files (sorted), checking the layout."""
+    """Return the class names and each class's image files (sorted, sub-folders included, hidden files and
+    folders left out), checking the layout."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(
@@ -35,13 +37,8 @@ def discover(root: str | os.PathLike, classes: list[str] | None) -> tuple[list[s
         raise UserError(f"{root}: no folder for genre(s) {unknown}; found {found or 'no genre folders'}")
     if len(classes) < 2:
         raise UserError(f"{root}: need at least two genre folders, found {found}")
-    files = {}
-    for name in classes:
-        files[name] = sorted(
-            str(p)
-            for p in (root / name).iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
+    # sub-folders of a genre folder are the genre's too (an export by album or artist)
+    files = {name: [str(p) for p in files_below(root / name, IMAGE_EXTENSIONS)] for name in classes}
     empty = [name for name, paths in files.items() if not paths]
     if empty:
         counts = {name: len(paths) for name, paths in files.items()}

@@ -16,18 +16,19 @@ from genre_lightning.tables import align
 FORMATS = (".csv", ".json")
 
 
-def ranked(
-    class_names: list[str], probabilities: list[float], tiebreak: list[float]
-) -> list[tuple[str, float]]:
-    """(genre, probability), most probable first; equal probabilities are ordered by ``tiebreak``."""
-    order = sorted(zip(class_names, probabilities, tiebreak), key=lambda item: (-item[1], -item[2]))
-    return [(name, q) for name, q, _ in order]
+def ranked(class_names: list[str], probabilities: list[float], *keys: list[float]) -> list[tuple[str, float]]:
+    """(genre, probability), ordered by ``keys`` (one value per genre each, highest first; a tie on one key
+    goes to the next)."""
+    order = sorted(range(len(class_names)), key=lambda i: [-key[i] for key in keys])
+    return [(class_names[i], probabilities[i]) for i in order]
 
 
 def top_k(prediction: Prediction, class_names: list[str], k: int) -> list[tuple[str, float]]:
-    # a tie (two windows voting for two genres) goes to the genre with the higher mean window probability
+    """The k most probable genres, or under aggregate=vote the k most voted for, with their probabilities;
+    a tie (two windows voting for two genres) goes to the genre with the higher mean window probability."""
     mean = [sum(column) / len(column) for column in zip(*prediction.window_probabilities)]
-    return ranked(class_names, prediction.probabilities, mean)[:k]
+    first = prediction.probabilities if prediction.votes is None else prediction.votes
+    return ranked(class_names, prediction.probabilities, first, mean)[:k]
 
 
 def clock(seconds: float) -> str:
@@ -57,17 +58,22 @@ def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dic
 def format_predictions(
     predictions: list[Prediction], class_names: list[str], k: int, windows: bool = False
 ) -> str:
-    """One row per file; with ``windows``, each song's windows below it, named by their times."""
-    rows = [["file", "genre", "prob", f"top {k}"]]
+    """One row per file; with ``windows``, each song's windows below it, named by their times. Under
+    aggregate=vote a last column gives the votes of each song's genre (windows that rank it first)."""
+    voted = any(p.votes is not None for p in predictions)
+    rows = [["file", "genre", "prob", f"top {k}", *(["votes"] if voted else [])]]
 
-    def row(name: str, best: list[tuple[str, float]]) -> list[str]:
-        return [name, best[0][0], f"{best[0][1]:.1%}", ", ".join(f"{genre} {q:.1%}" for genre, q in best)]
+    def row(name: str, best: list[tuple[str, float]], votes: str = "") -> list[str]:
+        shown = [name, best[0][0], f"{best[0][1]:.1%}", ", ".join(f"{genre} {q:.1%}" for genre, q in best)]
+        return shown + ([votes] if voted else [])
 
     for p in predictions:
         if p.error:
-            rows.append([p.file, "ERROR", "", p.error])
+            rows.append([p.file, "ERROR", "", p.error, *([""] if voted else [])])
             continue
-        rows.append(row(p.file, top_k(p, class_names, k)))
+        best = top_k(p, class_names, k)
+        votes = "" if p.votes is None else f"{p.votes[class_names.index(best[0][0])]}/{p.windows}"
+        rows.append(row(p.file, best, votes))
         for w in timeline(p, class_names, k) if windows else []:
             best = [(t["genre"], t["probability"]) for t in w["top_k"]]
             rows.append(row(f"  {clock(w['start'])}-{clock(w['end'])}", best))
@@ -96,6 +102,8 @@ def to_records(
                 top_k=[{"genre": name, "probability": q} for name, q in best],
                 probabilities=dict(zip(class_names, p.probabilities)),
             )
+            if p.votes is not None:
+                record["votes"] = dict(zip(class_names, p.votes))
             if windows and p.spans is not None:
                 record["timeline"] = timeline(p, class_names, k)
         records.append(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 import torch
@@ -13,8 +14,10 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, TEST_PROBABILITIES_FILE
 from genre_lightning.files import atomic_path, write_text
 from genre_lightning.performance import inference_autocast
-from genre_lightning.training.calibration import fit_temperature, scores
+from genre_lightning.training.calibration import checked_temperature, scores
 from genre_lightning.training.confusion import confusion_figure, per_class_scores
+
+log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -39,20 +42,24 @@ def calibrate_fold(
     test: bool = True,
     write: bool = True,
 ) -> dict:
-    """Fit the temperature on the fold's validation set and store it in ``checkpoint`` (if the fold kept
-    one) and the model; with ``test``, score the test set before and after, and save its calibrated
-    probabilities in ``fold_dir`` for the ensemble (files only with ``write``). Returns the fold's summary
-    metrics.
+    """Fit the temperature on the fold's validation set (checked_temperature: bounded, or 1 where it would not
+    lower the calibration error, with a warning) and store it in ``checkpoint`` (if the fold kept one) and
+    the model; with ``test``, score the test set before and after, and save its calibrated probabilities in
+    ``fold_dir`` for the ensemble (files only with ``write``). Returns the fold's summary metrics.
 
     ``bf16``: whether the Trainer computed in bf16; the logits are computed as it did, so the temperature
     fits the numbers validation and test reported, and a run in 32-true saves fp32 probabilities."""
     val_logits, val_labels = logits_and_labels(model, datamodule.val_dataloader(), bf16)
-    temperature = fit_temperature(val_logits, val_labels)
+    temperature, doubt = checked_temperature(val_logits, val_labels)
+    if doubt:
+        log.warning("fold %d: %s", datamodule.fold, doubt)
     model.temperature.fill_(temperature)
     if write and checkpoint is not None:
         store_temperature(checkpoint, temperature)
     result = {
         "val/temperature": temperature,
+        # why the temperature is doubtful or was kept at 1, for cv_summary.json; None when the fit is sound
+        "temperature_warning": doubt,
         "val/ece": scores(val_logits.softmax(dim=-1), val_labels)["ece"],
         "val/ece_calibrated": scores((val_logits / temperature).softmax(dim=-1), val_labels)["ece"],
     }
