@@ -90,7 +90,7 @@ def test_calibrate_fold_uses_the_checked_temperature_and_records_why(caplog):
         fold=1, val_dataloader=lambda: [(logits[:32], labels[:32]), (logits[32:], labels[32:])]
     )
     with caplog.at_level(logging.WARNING):
-        result = calibrate_fold(model, datamodule, Path("unused.ckpt"), test=False, write=False)
+        result = calibrate_fold(model, datamodule, Path("unused"), None, bf16=False, test=False, write=False)
     assert result["val/temperature"] == 10 and float(model.temperature) == 10
     assert result["temperature_warning"].startswith("the fitted temperature reached its bound of 10 on 60")
     assert f"fold 1: {result['temperature_warning']}" in caplog.text
