@@ -159,3 +159,12 @@ def test_datamodule_builds_from_config(tiny_cfg):
     dm = instantiate(tiny_cfg().data)
     dm.setup()
     assert len(dm.class_names) == 7 and dm.preprocessing["min_size"] == 64
+
+
+def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg):
+    from genre_lightning.training.kfold import train
+
+    # Lightning's smoke test: one batch of each loop, no checkpoint, no logger
+    summary = train(tiny_cfg("+trainer.fast_dev_run=true", "data.fold=0"))
+    [fold] = summary["folds"]
+    assert fold["checkpoint"] is None and 0 <= fold["test/acc"] <= 1
