@@ -5,7 +5,7 @@ from conftest import TINY
 
 from genre_lightning.constants import RUN_LOCK
 from genre_lightning.errors import UserError
-from genre_lightning.training.run_folder import claim, release
+from genre_lightning.training.run_folder import claim, keep_split, release
 
 
 def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
@@ -39,3 +39,18 @@ def test_resuming_a_folder_that_a_process_is_running_in_is_refused(held_elsewher
     )
     with pytest.raises(UserError, match=rf"a training process is running there \(pid {pid} on "):
         claim(run, resume=True)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    ['{"classes": ["A"], "test": [["a.jpg", "0"]], "folds": []}', '{"classes": "A"}', "[1, 2]", "{torn"],
+)
+def test_resuming_reads_the_saved_split_as_data_of_its_shape(tmp_path, saved):
+    split = {"classes": ["A"], "test": [["a.jpg", 0]], "folds": [[["b.jpg", 0]]]}
+    keep_split(tmp_path, split, resume=False)
+    keep_split(tmp_path, split, resume=True)  # the same split: nothing to say
+    (tmp_path / "split.json").write_text(saved)
+    with pytest.raises(
+        UserError, match=r"split.json: not a split written by train.py; restore the run's own"
+    ):
+        keep_split(tmp_path, split, resume=True)
