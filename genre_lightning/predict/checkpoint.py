@@ -12,6 +12,8 @@ hold their eval transform as a Hydra Compose config: the shapes train.py wrote a
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -33,7 +35,7 @@ HPARAMS = {
     "preprocessing": dict,
 }
 REQUIRED = ("class_names", "preprocessing")
-PREPROCESSING = {"transform": dict, "min_size": int}  # and "spectrogram", a dict, where recorded
+PREPROCESSING = {"transform": dict, "min_size": int}  # and "spectrogram", a dict or None, if recorded
 # keys that make Hydra call code, in any mapping it is handed
 CALLABLE_KEYS = ("_target_", "_partial_", "_args_")
 PLAIN = (str, int, float, bool, type(None))
@@ -70,37 +72,50 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
         raise UserError(
             f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
         )
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive: its end is read first
+        raise UserError(
+            f"{path}: not a genre-lightning checkpoint (not a torch.save archive: truncated, or another "
+            "format); pass a best.ckpt written by train.py"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a torn or foreign file fails anywhere inside torch.load
+    except pickle.UnpicklingError:  # what weights_only refuses: an object to rebuild by calling code
+        raise UserError(
+            f"{path}: not a genre-lightning checkpoint (it holds objects other than tensors and plain "
+            "values, left unloaded); a checkpoint must be data: use one written by train.py"
+        ) from None
+    except Exception as err:  # a damaged archive fails anywhere inside torch.load
         reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise UserError(
             f"{path}: not a genre-lightning checkpoint ({err.__class__.__name__}: {reason}); "
             "pass a best.ckpt written by train.py"
         ) from None
     try:
-        hparams = _hparams(state)
+        return _hparams(state), state["state_dict"]
     except ValueError as err:
         raise UserError(f"{path}: {err}; a checkpoint must be data: use one written by train.py") from None
-    return hparams, state["state_dict"]
 
 
 def _hparams(state) -> dict:
-    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
-        raise ValueError("not a genre-lightning checkpoint (no state_dict)")
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(w, torch.Tensor) for w in weights.values()):
+        raise ValueError("not a genre-lightning checkpoint (no state_dict of tensors)")
     stored = state.get("hyper_parameters")
     if not isinstance(stored, dict) or any(key not in stored for key in REQUIRED):
         raise ValueError(f"not a genre-lightning checkpoint (hyper_parameters lack {', '.join(REQUIRED)})")
     hparams = {key: stored[key] for key in HPARAMS if key in stored}
+    preprocessing = hparams["preprocessing"]
+    old = _old_transform(preprocessing.get("transform")) if isinstance(preprocessing, dict) else None
+    if old is not None:
+        hparams["preprocessing"] = preprocessing = {**preprocessing, "transform": old}
+    _check_plain("hyper_parameters", hparams)
     for key, value in hparams.items():
         _check_type(key, value, HPARAMS[key])
-    preprocessing = dict(hparams["preprocessing"])
     for key, kind in PREPROCESSING.items():
         _check_type(f"preprocessing.{key}", preprocessing.get(key), kind)
     _check_type("preprocessing.spectrogram", preprocessing.get("spectrogram"), (dict, type(None)))
-    preprocessing["transform"] = _old_transform(preprocessing["transform"]) or preprocessing["transform"]
-    hparams["preprocessing"] = preprocessing
-    _check_plain("hyper_parameters", hparams)
+    for name in hparams["class_names"]:
+        _check_type("class_names[]", name, str)
     try:
         presets.build(preprocessing["transform"], train=False, prefix="preprocessing.transform.")
     except UserError as err:
@@ -119,7 +134,7 @@ def _check_plain(where: str, value) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if key in CALLABLE_KEYS:
-                raise ValueError(f"holds a callable name ({where}.{key} = {item!r})")
+                raise ValueError(f"holds a callable name ({where}.{key} = {repr(item)[:80]})")
             if not isinstance(key, str):
                 raise ValueError(f"not a genre-lightning checkpoint ({where} has a {type(key).__name__} key)")
             _check_plain(f"{where}.{key}", item)
@@ -130,10 +145,10 @@ def _check_plain(where: str, value) -> None:
         raise ValueError(f"not a genre-lightning checkpoint ({where} is a {type(value).__name__})")
 
 
-def _old_transform(cfg: dict) -> dict | None:
+def _old_transform(cfg) -> dict | None:
     """The preset settings of an eval transform of a shape train.py wrote before the presets; None for
     any other value."""
-    if set(cfg) != {"_target_", "transforms"} or cfg["_target_"] != _COMPOSE:
+    if not isinstance(cfg, dict) or set(cfg) != {"_target_", "transforms"} or cfg["_target_"] != _COMPOSE:
         return None
     steps = cfg["transforms"]
     for family, shape, implied in OLD_TRANSFORMS:

@@ -35,14 +35,15 @@ def payload(kind: str, marker, tmp_path) -> dict:
     return {"_target_": "torch.load", "f": str(pickled), "weights_only": False}
 
 
-def crafted(trained_run, tmp_path, change) -> str:
-    """A copy of fold 0's best.ckpt, plain data (torch.load weights_only=True reads it), with ``change``
-    applied to its hyperparameters."""
+def crafted(trained_run, tmp_path, change, plain: bool = True) -> str:
+    """A copy of fold 0's best.ckpt with ``change`` applied to its hyperparameters; ``plain``: still data
+    that torch.load(weights_only=True) reads."""
     state = torch.load(trained_run / "fold_0/checkpoints/best.ckpt", map_location="cpu", weights_only=True)
     change(state["hyper_parameters"])
     path = tmp_path / "crafted.ckpt"
     torch.save(state, path)
-    torch.load(path, weights_only=True)  # passes the unpickling check
+    if plain:
+        torch.load(path, weights_only=True)
     return str(path)
 
 
@@ -108,7 +109,11 @@ def test_training_configs_in_a_checkpoint_are_never_read(trained_run, demo_root,
 @pytest.mark.parametrize(
     "which, message",
     [
-        ("truncated", r"crafted\.ckpt: not a genre-lightning checkpoint \(\w+: .*\); pass a best\.ckpt"),
+        (
+            "truncated",
+            r"crafted\.ckpt: not a genre-lightning checkpoint \(not a torch.save archive: truncated",
+        ),
+        ("object", r"crafted\.ckpt: not a genre-lightning checkpoint \(it holds objects other than tensors"),
         ("no hparams", r"crafted\.ckpt: not a genre-lightning checkpoint \(hyper_parameters lack"),
         ("weights", r"crafted\.ckpt: not a genre-lightning checkpoint \(RuntimeError: Error\(s\) in loading"),
         ("arch", r"crafted\.ckpt: not a genre-lightning checkpoint \(UserError: model\.arch='vgg'"),
@@ -118,18 +123,19 @@ def test_training_configs_in_a_checkpoint_are_never_read(trained_run, demo_root,
 def test_a_foreign_or_damaged_checkpoint_is_one_line(trained_run, tmp_path, which, message):
     changes = {
         "truncated": lambda h: None,
+        "object": lambda h: h.update(dropout=WritesMarker(tmp_path / "marker")),
         "no hparams": lambda h: h.clear(),
         "weights": lambda h: h.update(width=8),
         "arch": lambda h: h.update(arch="vgg"),
         "family": lambda h: h["preprocessing"].update(transform={"transforms": "flip", "image_size": 64}),
     }
-    ckpt = crafted(trained_run, tmp_path, changes[which])
+    ckpt = crafted(trained_run, tmp_path, changes[which], plain=which != "object")
     if which == "truncated":
         data = Path(ckpt).read_bytes()
         Path(ckpt).write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match=message) as caught:
         Ensemble([ckpt])
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and not (tmp_path / "marker").exists()
 
 
 def old_compose(settings: dict) -> dict:
