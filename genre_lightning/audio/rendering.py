@@ -125,9 +125,10 @@ def read_marker(root: str | os.PathLike) -> Rendering | None:
             d = json.loads(path.read_text())
             if name == RENDERING_MARKER:
                 return Rendering.from_dict(d)
-            return Rendering(
-                SpectrogramSpec.from_dict(d["spec"]), float(d["seconds"]), None, DEMO_JPEG_QUALITY
-            )
+            seconds = d["seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise TypeError(f"seconds must be a number, got {seconds!r}")
+            return Rendering(SpectrogramSpec.from_dict(d["spec"]), float(seconds), None, DEMO_JPEG_QUALITY)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(
                 f"{path}: unreadable rendering marker ({err}); rebuild the dataset or delete the file"

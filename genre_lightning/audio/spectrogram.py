@@ -60,11 +60,24 @@ class SpectrogramSpec:
         return cls(**d)
 
 
+# the plain values a field of these annotations takes (read from files: no bool for a number, no string)
+_PLAIN = {"int": (int,), "float": (int, float), "float | None": (int, float, type(None))}
+
+
 def check_keys(cls, d: dict, name: str) -> None:
-    """ValueError naming the keys of ``d`` that are not fields of the dataclass ``cls``."""
+    """ValueError naming the keys of ``d`` that are not fields of the dataclass ``cls``; TypeError for ``d``
+    not a mapping, or a value that is not of its field's plain type."""
+    if not isinstance(d, dict):
+        raise TypeError(f"{name} must be a mapping of its settings, got {type(d).__name__}")
     unknown = sorted(set(d) - {f.name for f in fields(cls)})
     if unknown:
         raise ValueError(f"unknown {name} keys: {', '.join(map(str, unknown))}")
+    for f in fields(cls):
+        kinds = _PLAIN.get(f.type)
+        if f.name in d and kinds and (isinstance(d[f.name], bool) or not isinstance(d[f.name], kinds)):
+            raise TypeError(
+                f"{name}.{f.name} must be {f.type.replace(' | None', ' or null')}, got {d[f.name]!r}"
+            )
 
 
 class AudioError(UserError):

@@ -8,12 +8,12 @@ from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
+from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
 from genre_lightning.data.images import MAX_PIXELS, ImageFiles, load_image
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
@@ -50,8 +50,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         eval_crops: int = 1,
         colormap: str | None = None,
         batch_augment: list | None = None,
-        train_transform: DictConfig | dict | None = None,
-        eval_transform: DictConfig | dict | None = None,
+        transforms: str = "resized_crop",
         bad_files: str = "error",
         max_image_pixels: int = MAX_PIXELS,
     ):
@@ -86,17 +85,27 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # more than 2%; a 1/2-scale decode would take twice the time and four times the cache for no
         # detail the picture holds (it has 128 mel bands from top to bottom).
         self.resize_size = resize_size
-        # named here so that sweeps and the hparams block reach them; the transform configs interpolate them
+        # named here so that sweeps and the hparams block reach them; the transform presets take them
         self.image_size, self.crop_scale, self.colormap = image_size, crop_scale, colormap
         self.crop_width, self.eval_width, self.eval_crops = crop_width, eval_width, eval_crops
         # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
         self.batch_augment = [
             build(f"data.batch_augment[{i}]", augment) for i, augment in enumerate(batch_augment or [])
         ]
-        # kept as plain containers: they go into checkpoints so prediction rebuilds the same preprocessing
-        self.eval_transform_cfg = _container(eval_transform)
-        self.train_transform = instantiate(train_transform)
-        self.eval_transform = instantiate(eval_transform)
+        # the family's presets (genre_lightning/data/presets.py); the eval preset's settings, plain values,
+        # go into checkpoints so prediction rebuilds the same preprocessing
+        settings = {
+            "transforms": transforms,
+            "image_size": image_size,
+            "resize_size": resize_size,
+            "crop_scale": crop_scale,
+            "crop_width": crop_width,
+            "eval_width": eval_width,
+            "eval_crops": eval_crops,
+            "colormap": colormap,
+        }
+        self.train_transform = presets.build(settings, train=True)
+        self.eval_transform = presets.build(settings, train=False)
         # what the scan before the split does with images that do not decode or are far too small
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
@@ -157,7 +166,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         model input."""
         rendering = read_marker(self.root)
         return {
-            "transform": self.eval_transform_cfg,
+            "transform": self.eval_transform.settings,
             "min_size": self.resize_size,
             # None when the folder does not say how its images were made; prediction then assumes the
             # published spec
@@ -200,7 +209,3 @@ class SpectrogramDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.split.test, train=False)
-
-
-def _container(cfg):
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg

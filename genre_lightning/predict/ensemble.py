@@ -9,15 +9,15 @@ import warnings
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from genre_lightning.audio.rendering import Rendering
-from genre_lightning.constants import SUMMARY_FILE
+from genre_lightning.constants import SPLIT_FILE, SUMMARY_FILE
+from genre_lightning.data import presets
 from genre_lightning.data.images import MAX_PIXELS, load_image
 from genre_lightning.errors import InputWarning, UserError, config_part
-from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.performance import device_type, inference_bf16
+from genre_lightning.predict.checkpoint import load_classifier
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
 MAX_ENLARGEMENT = 2
@@ -62,12 +62,16 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
     if (path / SUMMARY_FILE).is_file():
         summary, complete = read_summary(path / SUMMARY_FILE)
         if not complete:
-            done = [fold["fold"] for fold in summary["folds"]]
+            done = [fold.get("fold") for fold in summary["folds"]]
             raise UserError(
                 f"{path}: the run has not finished (only fold(s) {done} have); finish it with "
                 f"python train.py resume={path}, or pass one fold's fold_<k>/checkpoints/best.ckpt"
             )
         return [path / fold["checkpoint"] for fold in summary["folds"]]
+    if (path / SPLIT_FILE).is_file():  # a run folder whose first fold has not finished
+        raise UserError(
+            f"{path}: the run has no finished fold yet; finish it with python train.py resume={path}"
+        )
     if path.is_dir():
         raise UserError(f"{path}: no {SUMMARY_FILE} here; pass a finished run folder or a .ckpt file")
     raise UserError(
@@ -77,28 +81,24 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
 
 def read_summary(path: Path) -> tuple[dict, bool]:
     """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
-    "complete" was recorded were written at the end, so they are)."""
-    summary = json.loads(path.read_text())
-    return summary, summary.get("complete", True)
-
-
-def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu") -> GenreClassifier:
-    """The trained model in eval mode; its hyperparameters carry class names and preprocessing."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise UserError(
-            f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
-        )
+    "complete" was recorded were written at the end, so they are). Read as data: each fold's checkpoint a
+    relative path inside the run folder."""
     try:
-        # weights=None: the trained weights replace ImageNet's, so never fetch those here
-        model = GenreClassifier.load_from_checkpoint(path, map_location="cpu", weights=None)
-    except Exception as err:  # a torn or foreign file fails anywhere inside torch.load
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        summary = json.loads(path.read_text())
+        complete = summary.get("complete", True) if isinstance(summary, dict) else None
+        if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
+            raise ValueError("no list of folds")
+        for fold in summary["folds"]:
+            if not isinstance(fold, dict) or not isinstance(fold.get("checkpoint"), str):
+                raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")
+            checkpoint = Path(fold["checkpoint"])
+            if checkpoint.is_absolute() or ".." in checkpoint.parts:
+                raise ValueError(f"checkpoint {fold['checkpoint']!r} is outside the run folder")
+    except (OSError, ValueError) as err:
         raise UserError(
-            f"{path}: not a genre-lightning checkpoint ({err.__class__.__name__}: {reason}); "
-            "pass a best.ckpt written by train.py"
+            f"{path}: not a run summary written by train.py ({err}); pass the run's fold checkpoints instead"
         ) from None
-    return model.to(device, memory_format=torch.channels_last).eval()
+    return summary, complete
 
 
 class MeanProbabilities(nn.Module):
@@ -136,7 +136,8 @@ class Ensemble:
                 )
         self.class_names: list[str] = list(first.class_names)
         self.preprocessing: dict = first.preprocessing
-        self.transform = instantiate(first.preprocessing["transform"])
+        # the eval preset the checkpoint names by family, rebuilt from its values (checked when loaded)
+        self.transform = presets.build(first.preprocessing["transform"], train=False)
         self.min_size: int = first.preprocessing["min_size"]
         self.max_image_pixels = max_image_pixels
         self.net = MeanProbabilities(self.models).eval()

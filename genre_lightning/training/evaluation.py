@@ -84,7 +84,8 @@ def calibrate_fold(
 
 def store_temperature(checkpoint: Path, temperature: float) -> None:
     """Write the fitted temperature into the checkpoint's weights, replacing the file atomically."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    # the run's own file, yet read as data like any checkpoint: Lightning writes only tensors and containers
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state["state_dict"]["temperature"] = torch.tensor(temperature)
     with atomic_path(checkpoint) as tmp:
         torch.save(state, tmp)
@@ -94,7 +95,7 @@ def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]
     """Score the mean of the folds' calibrated test probabilities; write the confusion matrix (PNG) and
     per-genre precision/recall/F1 (CSV) into ``run_dir``. None when no fold saved test probabilities."""
     saved = [d / TEST_PROBABILITIES_FILE for d in fold_dirs]
-    parts = [torch.load(path) for path in saved if path.is_file()]
+    parts = [torch.load(path, weights_only=True) for path in saved if path.is_file()]
     if not parts:
         return None
     probabilities = torch.stack([part["probabilities"] for part in parts]).mean(dim=0)

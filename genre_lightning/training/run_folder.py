@@ -135,7 +135,7 @@ def keep_split(run_dir: Path, split: dict, resume: bool) -> None:
     if not (resume and path.is_file()):
         write_json(path, split)
         return
-    saved, now = json.loads(path.read_text()), json.loads(json.dumps(split))
+    saved, now = read_split(path), json.loads(json.dumps(split))
     if saved != now:
         gone, new = sorted(_files(saved) - _files(now)), sorted(_files(now) - _files(saved))
         example = f", e.g. {(gone or new)[0]}" if gone or new else ""
@@ -143,6 +143,31 @@ def keep_split(run_dir: Path, split: dict, resume: bool) -> None:
             f"{path}: the data no longer gives this run's split ({len(gone)} image(s) gone, {len(new)} new"
             f"{example}); resume with the same images, from the folder the run was started in"
         )
+
+
+def read_split(path: Path) -> dict:
+    """A run's split.json, checked to be plain data of the shape train.py writes (Split.to_dict)."""
+
+    def pairs(part) -> bool:  # [[file, label], ...]
+        return isinstance(part, list) and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is int for p in part
+        )
+
+    try:
+        split = json.loads(path.read_text())
+        ok = (
+            isinstance(split, dict)
+            and isinstance(split.get("classes"), list)
+            and all(isinstance(name, str) for name in split["classes"])
+            and pairs(split.get("test"))
+            and isinstance(split.get("folds"), list)
+            and all(pairs(fold) for fold in split["folds"])
+        )
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise UserError(f"{path}: not a split written by train.py; restore the run's own split.json")
+    return split
 
 
 def _files(split: dict) -> set[str]:

@@ -13,7 +13,7 @@ from PIL import Image
 from genre_lightning.audio.dataset import build_dataset, find_songs
 from genre_lightning.audio.rendering import Rendering, read_marker, write_marker
 from genre_lightning.audio.spectrogram import SpectrogramSpec, load_audio, render
-from genre_lightning.constants import BUILD_LOCK
+from genre_lightning.constants import BUILD_LOCK, DEMO_MARKER
 from genre_lightning.constants import RENDER_LOG as LOG
 from genre_lightning.constants import RENDERING_MARKER as MARKER
 from genre_lightning.data.splits import discover
@@ -207,6 +207,21 @@ def test_markers_record_the_rendering_and_the_demo_set_counts_as_one(tmp_path):
     (tmp_path / "a" / MARKER).write_text("{broken")
     with pytest.raises(UserError, match="unreadable rendering marker"):
         read_marker(tmp_path / "a")
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        (MARKER, {"spec": {"width": 48.5}}, r"SpectrogramSpec.width must be int, got 48.5"),
+        (MARKER, {"window_seconds": True}, r"rendering.window_seconds must be float or null, got True"),
+        (MARKER, ["spec"], r"rendering must be a mapping of its settings, got list"),
+        (DEMO_MARKER, {"spec": {}, "seconds": "3"}, r"seconds must be a number, got '3'"),
+    ],
+)
+def test_a_marker_is_read_as_plain_values_of_their_types(tmp_path, name, content, message):
+    (tmp_path / name).write_text(json.dumps(content))
+    with pytest.raises(UserError, match=rf"{name}: unreadable rendering marker \({message}\); rebuild"):
+        read_marker(tmp_path)
 
 
 def test_rendering_rejects_unknown_keys_and_bad_values():

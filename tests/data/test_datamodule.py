@@ -152,21 +152,6 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
         num_workers=0,
         image_size=64,
         resize_size=64,
-        train_transform={
-            "_target_": "torchvision.transforms.v2.Compose",
-            "transforms": [
-                {"_target_": "torchvision.transforms.v2.RandomResizedCrop", "size": 64},
-                {"_target_": "torchvision.transforms.v2.PILToTensor"},
-            ],
-        },
-        eval_transform={
-            "_target_": "torchvision.transforms.v2.Compose",
-            "transforms": [
-                {"_target_": "torchvision.transforms.v2.Resize", "size": 64},
-                {"_target_": "torchvision.transforms.v2.CenterCrop", "size": 64},
-                {"_target_": "torchvision.transforms.v2.PILToTensor"},
-            ],
-        },
     )
     dm.setup("fit")
     assert dm.class_names == sorted(p.name for p in demo_root.iterdir() if p.is_dir())

@@ -18,7 +18,7 @@ def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
     assert [f["fold"] for f in summary["folds"]] == [1]
     ckpt = torch.load(f"{run}/{summary['folds'][0]['checkpoint']}", map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
-    assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["_target_"].endswith("Compose")
+    assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"] == "resized_crop"
     events = EventAccumulator(f"{run}/fold_1").Reload()
     assert {"train/loss_epoch", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
     # the kept checkpoint is the epoch with the lowest validation loss; validating it again gives that loss
@@ -131,7 +131,7 @@ def test_seed_experiment_is_the_published_recipe(tmp_path):
     # the seed's schedule, transforms and checkpoint choice, whatever the other recipes add
     assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.scheduler_interval == "epoch"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau") and cfg.model.label_smoothing == 0
-    assert cfg.data.train_transform.transforms[1]._target_.endswith("RandomResizedCrop")
+    assert cfg.data.transforms == "resized_crop"
     assert cfg.data.batch_augment == [] and cfg.callbacks.model_checkpoint.monitor == "val/loss"
 
 
@@ -149,9 +149,9 @@ def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(
     for fold in summary["folds"]:
         ckpt = torch.load(tmp_path / "run" / fold["checkpoint"], map_location="cpu", weights_only=False)
         assert ckpt["epoch"] == 1, "the last epoch's weights are kept"
-        crop = ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"][-1]
+        crop = ckpt["hyper_parameters"]["preprocessing"]["transform"]
         # evaluation sees the whole width (all the clip's time)
-        assert crop["_target_"].endswith("TimeCrop") and crop["width"] is None and crop["crops"] == 1
+        assert crop["transforms"] == "time_crop" and crop["eval_width"] is None and crop["eval_crops"] == 1
         assert float(ckpt["state_dict"]["temperature"]) == pytest.approx(fold["val/temperature"])
 
 

@@ -1,0 +1,57 @@
+"""Transform presets: chosen by family name from plain values, the eval one's settings plain data, and a
+family or value they cannot use a one-line UserError naming the config key."""
+
+import json
+import re
+
+import pytest
+import torch
+from conftest import compose_train
+from hydra.utils import instantiate
+from PIL import Image
+
+from genre_lightning.data import presets
+from genre_lightning.errors import user_message
+
+VALUES = {
+    "image_size": 32, "resize_size": 40, "crop_scale": 0.5, "crop_width": 24, "eval_width": None,
+    "eval_crops": 1, "colormap": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "family, settings, shape",
+    [
+        ("resized_crop", {"image_size": 32, "resize_size": 40}, (3, 32, 32)),
+        ("time_crop", {"image_size": 32, "eval_width": None, "eval_crops": 1, "colormap": None}, (3, 32, 64)),
+    ],
+)
+def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, settings, shape):
+    image = Image.new("RGB", (80, 40))
+    train = presets.build({"transforms": family, **VALUES}, train=True)
+    evaluate = presets.build({"transforms": family, **VALUES}, train=False)
+    assert train(image).dtype == torch.uint8 and evaluate(image).shape == shape
+    assert evaluate.settings == {"transforms": family, **settings}
+    # plain data, and the same preset again from it
+    assert json.loads(json.dumps(evaluate.settings)) == evaluate.settings
+    assert torch.equal(presets.build(evaluate.settings, train=False)(image), evaluate(image))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "data.transforms=flip",
+            r"^data.transforms: unknown transform family 'flip'; use one of resized_crop",
+        ),
+        ("data.colormap=nope", r"^data.colormap: 'nope' is not null \(RGB\) or a matplotlib colormap name"),
+        ("data.eval_crops=3", r"^data.eval_crops: 3 test-time crops .* set data.eval_width to a crop width"),
+        ("data.crop_width=-8", r"^data.crop_width: -8 is not a positive whole number of pixels"),
+    ],
+)
+def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_path):
+    cfg = compose_train(["experiment=fma_small", f"data.root={tmp_path}", override], tmp_path / "run")
+    with pytest.raises(Exception) as caught:
+        instantiate(cfg.data)
+    # what the entry points print: one line
+    assert re.search(message, user_message(caught.value) or "")

@@ -1,0 +1,221 @@
+"""Issue 17: what prediction reads back from a run folder is data. A checkpoint that names code to call (as
+Hydra would) is refused with one line before anything runs, on every path that loads one; old checkpoints
+of the shapes train.py wrote still predict alike."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from genre_lightning.errors import UserError
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+
+
+class WritesMarker:
+    """Unpickled, it opens (creates) the marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def payload(kind: str, marker, tmp_path) -> dict:
+    """A config that, handed to hydra.utils.instantiate, writes ``marker``."""
+    if kind == "write_text":
+        path = {"_target_": "pathlib.Path", "_args_": [str(marker)]}
+        return {"_target_": "pathlib.Path.write_text", "self": path, "data": "x"}
+    if kind == "open":
+        return {"_target_": "builtins.open", "file": str(marker), "mode": "w"}
+    pickled = tmp_path / "second.pt"
+    torch.save(WritesMarker(marker), pickled)
+    return {"_target_": "torch.load", "f": str(pickled), "weights_only": False}
+
+
+def crafted(trained_run, tmp_path, change, plain: bool = True) -> str:
+    """A copy of fold 0's best.ckpt with ``change`` applied to its hyperparameters; ``plain``: still data
+    that torch.load(weights_only=True) reads."""
+    state = torch.load(trained_run / "fold_0/checkpoints/best.ckpt", map_location="cpu", weights_only=True)
+    change(state["hyper_parameters"])
+    path = tmp_path / "crafted.ckpt"
+    torch.save(state, path)
+    if plain:
+        torch.load(path, weights_only=True)
+    return str(path)
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """app.py up to the point where it would serve the page."""
+    from genre_lightning.app import page
+
+    monkeypatch.setattr(page, "launch", lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("kind", ["write_text", "open", "torch_load"])
+@pytest.mark.parametrize("path", ["predict", "export", "app"])
+def test_a_checkpoint_that_names_code_is_refused_before_it_runs(
+    entry, trained_run, demo_root, tmp_path, no_server, kind, path
+):
+    marker = tmp_path / "marker"
+    transform = payload(kind, marker, tmp_path)
+    ckpt = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=transform))
+    assert not marker.exists()
+    args = {
+        "predict": ("predict.py", f"ckpt={ckpt}", f"image={next(demo_root.glob('Rock/*.jpg'))}"),
+        "export": ("predict.py", f"ckpt={ckpt}", f"export={tmp_path / 'model.onnx'}"),
+        "app": ("app.py", f"ckpt={ckpt}", "examples=false"),
+    }[path]
+    result = entry(*args)
+    assert not marker.exists(), "the checkpoint ran code"
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert result.err.startswith(f"error: {ckpt}: holds a callable name")
+    assert "a checkpoint must be data: use one written by train.py" in result.err
+    assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda h, bad: h["preprocessing"].update(spectrogram=bad),
+        lambda h, bad: h["preprocessing"]["transform"].update(colormap=bad),
+        lambda h, bad: h.update(mean=[bad, 0.5, 0.5]),
+        lambda h, bad: h.update(class_names=[*h["class_names"][:-1], {"name": bad}]),
+    ],
+    ids=["spectrogram", "transform value", "mean", "class_names"],
+)
+def test_a_callable_name_anywhere_in_what_prediction_reads_is_refused(trained_run, tmp_path, where):
+    marker = tmp_path / "marker"
+    ckpt = crafted(trained_run, tmp_path, lambda h: where(h, payload("open", marker, tmp_path)))
+    with pytest.raises(UserError, match=r"holds a callable name \(hyper_parameters\.\S+\._target_ = "):
+        Ensemble([ckpt])
+    assert not marker.exists()
+
+
+def test_training_configs_in_a_checkpoint_are_never_read(trained_run, demo_root, tmp_path):
+    # every checkpoint holds the optimizer and scheduler configs it was trained with (with their _target_):
+    # prediction does not read them, so they call nothing
+    marker = tmp_path / "marker"
+    bad = payload("open", marker, tmp_path)
+    ckpt = crafted(trained_run, tmp_path, lambda h: h.update(optimizer=bad, scheduler=bad, compile=bad))
+    ensemble = Ensemble([ckpt])
+    ensemble.probabilities(ensemble.preprocess(next(demo_root.glob("Rock/*.jpg"))).unsqueeze(0))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "which, message",
+    [
+        (
+            "truncated",
+            r"crafted\.ckpt: not a genre-lightning checkpoint \(not a torch.save archive: truncated",
+        ),
+        ("object", r"crafted\.ckpt: not a genre-lightning checkpoint \(it holds objects other than tensors"),
+        ("no hparams", r"crafted\.ckpt: not a genre-lightning checkpoint \(hyper_parameters lack"),
+        ("weights", r"crafted\.ckpt: not a genre-lightning checkpoint \(RuntimeError: Error\(s\) in loading"),
+        ("arch", r"crafted\.ckpt: not a genre-lightning checkpoint \(UserError: model\.arch='vgg'"),
+        ("family", r"crafted\.ckpt: unusable preprocessing \(preprocessing\.transform\.transforms: unknown"),
+    ],
+)
+def test_a_foreign_or_damaged_checkpoint_is_one_line(trained_run, tmp_path, which, message):
+    changes = {
+        "truncated": lambda h: None,
+        "object": lambda h: h.update(dropout=WritesMarker(tmp_path / "marker")),
+        "no hparams": lambda h: h.clear(),
+        "weights": lambda h: h.update(width=8),
+        "arch": lambda h: h.update(arch="vgg"),
+        "family": lambda h: h["preprocessing"].update(transform={"transforms": "flip", "image_size": 64}),
+    }
+    ckpt = crafted(trained_run, tmp_path, changes[which], plain=which != "object")
+    if which == "truncated":
+        data = Path(ckpt).read_bytes()
+        Path(ckpt).write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=message) as caught:
+        Ensemble([ckpt])
+    assert "\n" not in str(caught.value) and not (tmp_path / "marker").exists()
+
+
+def old_compose(settings: dict) -> dict:
+    """The eval transform as train.py wrote it before the presets: a Hydra Compose config."""
+    steps = [{"_target_": "torchvision.transforms.v2.PILToTensor"}]
+    if settings["transforms"] == "resized_crop":
+        steps += [
+            {"_target_": "torchvision.transforms.v2.Resize", "size": settings["resize_size"]},
+            {"_target_": "torchvision.transforms.v2.CenterCrop", "size": settings["image_size"]},
+        ]
+    else:
+        steps += [
+            {"_target_": "genre_lightning.data.colormap.ColormapToMagnitude", "cmap": settings["colormap"]},
+            {
+                "_target_": "genre_lightning.data.transforms.TimeCrop",
+                "height": settings["image_size"],
+                "width": settings["eval_width"],
+                "crops": settings["eval_crops"],
+            },
+        ]
+    return {"_target_": "torchvision.transforms.v2.Compose", "transforms": steps}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"transforms": "resized_crop", "image_size": 64, "resize_size": 64},
+        {"transforms": "time_crop", "image_size": 64, "eval_width": 48, "eval_crops": 2, "colormap": None},
+    ],
+)
+def test_an_old_checkpoint_predicts_as_its_preset_does(trained_run, demo_root, tmp_path, settings):
+    new = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=settings))
+    shutil.move(new, tmp_path / "new.ckpt")
+    old = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=old_compose(settings)))
+    images = sorted(demo_root.glob("Pop/*.jpg"))[:3]
+    ensembles = [Ensemble([old]), Ensemble([tmp_path / "new.ckpt"])]
+    assert ensembles[0].preprocessing["transform"] == settings
+    probabilities = [e.probabilities(torch.stack([e.preprocess(p) for p in images])) for e in ensembles]
+    assert torch.equal(*probabilities)
+
+
+def test_an_old_transform_of_another_shape_is_refused(trained_run, tmp_path):
+    settings = {"transforms": "resized_crop", "image_size": 64, "resize_size": 64}
+    # the right steps in another order: not a shape train.py wrote
+    compose = old_compose(settings)
+    compose["transforms"].append(compose["transforms"].pop(0))
+    ckpt = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=compose))
+    with pytest.raises(
+        UserError, match=r"holds a callable name \(hyper_parameters.preprocessing.transform._target_"
+    ):
+        Ensemble([ckpt])
+
+
+@pytest.mark.parametrize("checkpoint", ["../elsewhere.ckpt", "fold_0/../../elsewhere.ckpt", "ABSOLUTE"])
+def test_a_summary_cannot_point_outside_its_run_folder(entry, trained_run, demo_root, tmp_path, checkpoint):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.copy(trained_run / "fold_0/checkpoints/best.ckpt", tmp_path / "elsewhere.ckpt")
+    if checkpoint == "ABSOLUTE":
+        checkpoint = str(tmp_path / "elsewhere.ckpt")
+    summary = json.loads((run / "cv_summary.json").read_text())
+    summary["folds"][1]["checkpoint"] = checkpoint
+    (run / "cv_summary.json").write_text(json.dumps(summary))
+    result = entry("predict.py", f"ckpt={run}", f"image={next(demo_root.glob('Rock/*.jpg'))}")
+    assert result.code == 2, result.err
+    assert result.err.strip() == (
+        f"error: {run / 'cv_summary.json'}: not a run summary written by train.py (checkpoint "
+        f"{checkpoint!r} is outside the run folder); pass the run's fold checkpoints instead"
+    )
+
+
+def test_a_run_stopped_in_its_first_fold_says_how_to_finish_it(entry, trained_run, demo_root, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(trained_run / "split.json", run / "split.json")  # the first thing a run writes
+    (run / "fold_0" / "checkpoints").mkdir(parents=True)
+    result = entry("predict.py", f"ckpt={run}", f"image={next(demo_root.glob('Rock/*.jpg'))}")
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"error: {run}: the run has no finished fold yet; finish it with python train.py resume={run}"
+    )
+    with pytest.raises(UserError, match="no finished fold yet"):
+        find_checkpoints(run, tmp_path)
