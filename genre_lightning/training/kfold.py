@@ -35,6 +35,7 @@ from genre_lightning.training.run_folder import (
     write_bad_files,
     write_fold_result,
 )
+from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import format_summary, summarize
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def train(cfg: DictConfig) -> dict:
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
     with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer):
+        if writer and not resume:
+            keep_config(run_dir, cfg)
         pl.seed_everything(cfg.seed, workers=True)
         datamodule = split_data(cfg, run_dir, resume, writer)
         done = finished_folds(run_dir) if resume else {}
