@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -22,6 +24,8 @@ from genre_lightning.constants import BAD_FILES, FOLD_RESULT, RUN_LOCK, SPLIT_FI
 from genre_lightning.data.scan import format_bad_files
 from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
+
+log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.ckpt"
 
@@ -126,9 +130,28 @@ def fold_dir(run_dir: Path, fold: int) -> Path:
 
 
 def last_checkpoint(run_dir: Path, fold: int) -> Path | None:
-    """The checkpoint written at the end of the fold's latest epoch, if it got that far."""
-    path = fold_dir(run_dir, fold) / "checkpoints" / LAST_CHECKPOINT
-    return path if path.is_file() else None
+    """The checkpoint written at the end of the fold's latest epoch, if it got that far and can be read.
+    Otherwise the fold starts over, and the checkpoints of its stopped attempt go (Lightning would keep the
+    new best beside them as best-v1.ckpt)."""
+    checkpoints = fold_dir(run_dir, fold) / "checkpoints"
+    path = checkpoints / LAST_CHECKPOINT
+    if path.is_file() and _complete(path):
+        return path
+    if path.is_file():
+        log.warning("fold %d: %s is damaged (cut short); training the fold again from its start", fold, path)
+    for stale in checkpoints.glob("*.ckpt"):
+        stale.unlink(missing_ok=True)  # under DDP every process looks
+    return None
+
+
+def _complete(path: Path) -> bool:
+    """Whether the checkpoint file is whole: torch.save writes a zip archive, whose index comes last and
+    whose members carry checksums."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def write_fold_result(run_dir: Path, result: dict) -> None:

@@ -221,23 +221,24 @@ def uninterrupted(demo_root, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "stop",
+    "stop, damaged",
     [
-        pytest.param(StopAt("epoch_end", fold=0, epoch=0), id="after-an-epoch-log-line"),
-        pytest.param(StopAt("epoch_start", fold=0, epoch=1), id="after-an-epoch-checkpoint"),
-        pytest.param(StopAt("batch_end", fold=0, epoch=1, batch=0), id="mid-epoch"),
-        pytest.param(StopAt("train_start", fold=1, epoch=0), id="between-folds"),
+        pytest.param(StopAt("epoch_end", fold=0, epoch=0), False, id="after-an-epoch-log-line"),
+        pytest.param(StopAt("epoch_start", fold=0, epoch=1), False, id="after-an-epoch-checkpoint"),
+        pytest.param(StopAt("batch_end", fold=0, epoch=1, batch=0), False, id="mid-epoch"),
+        pytest.param(StopAt("train_start", fold=1, epoch=0), False, id="between-folds"),
+        # last.ckpt cut short (a full disk, a copy): the fold starts over, and still ends the same
+        pytest.param(StopAt("epoch_start", fold=0, epoch=1), True, id="damaged-last-checkpoint"),
     ],
 )
-def test_a_run_stopped_anywhere_resumes_to_the_same_end(demo_root, tmp_path, uninterrupted, stop):
+def test_a_run_stopped_anywhere_resumes_to_the_same_end(
+    demo_root, tmp_path, caplog, uninterrupted, stop, damaged
+):
     run = tmp_path / "run"
     cfg = compose_train([*EXACT, f"data.root={demo_root}"], run)
     with open_dict(cfg):
-        cfg.callbacks.stop = {
-            "_target_": f"{__name__}.StopAt",
-            "hook": stop.hook,
-            **dict(zip(["fold", "epoch", "batch"], stop.at)),
-        }
+        cfg.callbacks.stop = {"_target_": f"{__name__}.StopAt", "hook": stop.hook}
+        cfg.callbacks.stop.update(zip(["fold", "epoch", "batch"], stop.at))
     previous = signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit) as stopped:
@@ -245,8 +246,14 @@ def test_a_run_stopped_anywhere_resumes_to_the_same_end(demo_root, tmp_path, uni
     finally:
         signal.signal(signal.SIGINT, previous)  # Lightning ignores Ctrl-C once it stops
     assert stopped.value.code == 130
+    last = run / "fold_0" / "checkpoints" / "last.ckpt"
+    if damaged:
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     cfg = compose_train([*EXACT, f"data.root={demo_root}"], run)
     with open_dict(cfg):
         cfg.resume = str(run)
     train(cfg)
     assert_same(uninterrupted, final_state(run))
+    damage = f"fold 0: {last} is damaged (cut short); training the fold again from its start"
+    assert (damage in caplog.text) == damaged
+    assert sorted(path.name for path in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
