@@ -1,9 +1,11 @@
 """Finishing a stopped run: ``python train.py resume=<run folder>``.
 
 The run continues in its own folder with the config it was started with (its ``.hydra/config.yaml``,
-left as it is): finished folds are kept, the interrupted fold continues from its ``last.ckpt`` (weights,
-optimizer, scheduler, epoch and, through RandomState, the random generators), and the data must still
-give the run's split. A run stopped by Ctrl-C or SIGTERM says so and prints this command.
+left as it is, checked against run_config.json by saved_config.py): finished folds are kept, the
+interrupted fold continues from its ``last.ckpt`` (weights, optimizer, scheduler, epoch and, through
+RandomState and EpochEndStep, the random generators and the learning-rate step taken after the
+checkpoint), and the data must still give the run's split. A run stopped by Ctrl-C or SIGTERM says
+so and prints this command.
 """
 
 from __future__ import annotations
