@@ -185,7 +185,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
             drop_last=train and len(files) > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            # not for training: a persistent worker's random generators carry its crops from epoch to epoch,
+            # and no checkpoint holds them, so a fold continued from last.ckpt would draw other crops
+            persistent_workers=self.persistent_workers and self.num_workers > 0 and not train,
         )
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

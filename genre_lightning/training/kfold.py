@@ -36,6 +36,7 @@ from genre_lightning.training.run_folder import (
     write_bad_files,
     write_fold_result,
 )
+from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import format_summary, summarize
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def train(cfg: DictConfig) -> dict:
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
     with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer), known_library_warnings():
+        if writer and not resume:
+            keep_config(run_dir, cfg)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         split_data(datamodule, run_dir, resume, writer)
         done = finished_folds(run_dir) if resume else {}

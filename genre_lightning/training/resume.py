@@ -1,9 +1,11 @@
 """Finishing a stopped run: ``python train.py resume=<run folder>``.
 
 The run continues in its own folder with the config it was started with (its ``.hydra/config.yaml``,
-left as it is): finished folds are kept, the interrupted fold continues from its ``last.ckpt`` (weights,
-optimizer, scheduler, epoch and, through RandomState, the random generators), and the data must still
-give the run's split. A run stopped by Ctrl-C or SIGTERM says so and prints this command.
+left as it is, checked against run_config.json by saved_config.py): finished folds are kept, the
+interrupted fold continues from its ``last.ckpt`` (weights, optimizer, scheduler, epoch and, through
+RandomState and EpochEndStep, the random generators and the learning-rate step taken after the
+checkpoint), and the data must still give the run's split. A run stopped by Ctrl-C or SIGTERM says
+so and prints this command.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from genre_lightning.errors import UserError
+from genre_lightning.training.saved_config import check_same_config, check_targets, flatten, project_targets
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,22 @@ def run_config(cfg: DictConfig) -> DictConfig:
             f"({run_dir / SAVED_CONFIG}); resume without them, or start a new run"
         )
     saved = OmegaConf.load(run_dir / SAVED_CONFIG)
+    command_line = {item.partition("=")[2] for item in overrides if _key(item).endswith("_target_")}
+    check_targets(saved, project_targets(_config_dir()) | command_line, run_dir / SAVED_CONFIG)
     with open_dict(saved):
         saved.resume = str(run_dir)
+    try:
+        check_same_config(run_dir, saved)
+    except OmegaConfBaseException as err:
+        raise UserError(f"{run_dir / SAVED_CONFIG}: {' '.join(str(err).split())}; restore the file") from None
     log.info("resuming %s with its saved config", run_dir)
     return saved
+
+
+def _config_dir() -> Path:
+    """The folder of train.py's own configs (configs/)."""
+    main = [s for s in HydraConfig.get().runtime.config_sources if s.provider == "main"]
+    return Path(main[0].path.removeprefix("file://"))
 
 
 def changed_keys(saved_overrides: list[str], overrides: list[str]) -> list[str]:
@@ -77,23 +92,12 @@ def changed_keys(saved_overrides: list[str], overrides: list[str]) -> list[str]:
         )
     except (HydraException, OmegaConfBaseException) as err:
         raise UserError(f"resume: {overrides} do not apply to the run's config ({err})") from None
-    before, after = _flat(OmegaConf.to_container(before)), _flat(OmegaConf.to_container(after))
+    before, after = flatten(OmegaConf.to_container(before)), flatten(OmegaConf.to_container(after))
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
 def _key(override: str) -> str:
     return override.partition("=")[0].lstrip("+~")
-
-
-def _flat(tree, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}"""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    return {
-        key: value
-        for name, child in tree.items()
-        for key, value in _flat(child, f"{prefix}.{name}" if prefix else name).items()
-    }
 
 
 @contextlib.contextmanager
@@ -148,6 +152,40 @@ class RandomState(pl.Callback):
             _set_random_state(self.restored)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.restored = None
+
+
+class EpochEndStep(pl.Callback):
+    """Lightning writes an epoch's last.ckpt before it steps the epoch's learning-rate schedulers
+    (ReduceLROnPlateau on val/loss), and a fold continued from that checkpoint never takes the step. This
+    keeps the metrics the step reads in the checkpoint, and takes the step when the fold continues."""
+
+    def __init__(self):
+        self.metrics: dict[str, float] = {}
+        self.restored: dict[str, float] | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # before the checkpoint callbacks, which Lightning calls last
+        self.metrics = {
+            config.monitor: float(trainer.callback_metrics[config.monitor])
+            for config in trainer.lr_scheduler_configs
+            if config.reduce_on_plateau and config.monitor in trainer.callback_metrics
+        }
+
+    def state_dict(self) -> dict:
+        return {"metrics": self.metrics}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.restored = state_dict["metrics"]
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.restored is None:
+            return
+        for config in trainer.lr_scheduler_configs:
+            if config.interval == "epoch" and (trainer.current_epoch - 1) % config.frequency == 0:
+                metric = self.restored.get(config.monitor) if config.reduce_on_plateau else None
+                if not config.reduce_on_plateau or metric is not None:
+                    pl_module.lr_scheduler_step(config.scheduler, metric)
         self.restored = None
 
 

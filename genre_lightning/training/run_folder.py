@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -25,15 +27,19 @@ from genre_lightning.data.scan import format_bad_files
 from genre_lightning.errors import UserError, exit_on_user_error
 from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
 from genre_lightning.training.checks import check_config
+from genre_lightning.training.saved_config import RUN_CONFIG
+
+log = logging.getLogger(__name__)
 
 LAST_CHECKPOINT = "last.ckpt"
 
 # the run folders this process has claimed, with their held locks (released when the process ends)
 _held: dict[Path, IO] = {}
 
-# all that a start leaves before the run writes anything of its own (its split.json first): the lock, and
-# Hydra's log and config; a folder holding no more is no run, and may be claimed again
-STARTED_ONLY = {RUN_LOCK, "train.log", ".hydra"}
+# all that a start leaves before the run writes anything of its own (its split.json first): the lock, its
+# config (as Hydra's .hydra/ and as run_config.json) and log; a folder holding no more is no run, and may
+# be claimed again
+STARTED_ONLY = {RUN_LOCK, RUN_CONFIG, "train.log", ".hydra"}
 
 
 def _holds_no_run(run_dir: Path) -> bool:
@@ -184,9 +190,28 @@ def fold_dir(run_dir: Path, fold: int) -> Path:
 
 
 def last_checkpoint(run_dir: Path, fold: int) -> Path | None:
-    """The checkpoint written at the end of the fold's latest epoch, if it got that far."""
-    path = fold_dir(run_dir, fold) / "checkpoints" / LAST_CHECKPOINT
-    return path if path.is_file() else None
+    """The checkpoint written at the end of the fold's latest epoch, if it got that far and can be read.
+    Otherwise the fold starts over, and the checkpoints of its stopped attempt go (Lightning would keep the
+    new best beside them as best-v1.ckpt)."""
+    checkpoints = fold_dir(run_dir, fold) / "checkpoints"
+    path = checkpoints / LAST_CHECKPOINT
+    if path.is_file() and _complete(path):
+        return path
+    if path.is_file():
+        log.warning("fold %d: %s is damaged (cut short); training the fold again from its start", fold, path)
+    for stale in checkpoints.glob("*.ckpt"):
+        stale.unlink(missing_ok=True)  # under DDP every process looks
+    return None
+
+
+def _complete(path: Path) -> bool:
+    """Whether the checkpoint file is whole: torch.save writes a zip archive, whose index comes last and
+    whose members carry checksums."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def write_fold_result(run_dir: Path, result: dict) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from conftest import ROOT, TINY, compose_train
@@ -148,3 +149,111 @@ def test_a_fold_continued_from_its_last_checkpoint_ends_as_if_never_stopped(demo
     through, continued = weights(tmp_path / "through"), weights(stopped)
     assert through.keys() == continued.keys()
     assert all(torch.equal(through[name], continued[name]) for name in through)
+
+
+class StopAt(pl.Callback):
+    """The KeyboardInterrupt of Ctrl-C at one point of the run: in ``hook`` of (fold, epoch[, batch])."""
+
+    def __init__(self, hook: str, fold: int, epoch: int, batch: int = 0):
+        self.hook, self.at = hook, (fold, epoch, batch)
+
+    def _stop(self, trainer, hook: str, batch: int = 0) -> None:
+        if hook == self.hook and (trainer.datamodule.fold, trainer.current_epoch, batch) == self.at:
+            raise KeyboardInterrupt
+
+    def on_train_start(self, trainer, pl_module):
+        self._stop(trainer, "train_start")
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._stop(trainer, "epoch_start")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._stop(trainer, "batch_end", batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # after the epoch's log line, before its checkpoints (Lightning calls checkpoint callbacks last)
+        self._stop(trainer, "epoch_end")
+
+
+# 2 folds of 2 epochs at 32 px: a few seconds per fold
+EXACT = [
+    *SMALL,
+    "data.image_size=32",
+    "data.resize_size=32",
+    "trainer.max_epochs=2",
+    "trainer.precision=32-true",
+]
+
+
+def final_state(run) -> dict:
+    """What a run ends with: each fold's last.ckpt (weights, optimizer, scheduler, random states), result."""
+    state = {}
+    for fold in (0, 1):
+        ckpt = torch.load(run / f"fold_{fold}" / "checkpoints" / "last.ckpt", weights_only=False)
+        state[f"fold {fold} weights"] = ckpt["state_dict"]
+        state[f"fold {fold} optimizer"] = ckpt["optimizer_states"]
+        state[f"fold {fold} scheduler"] = ckpt["lr_schedulers"]
+        state[f"fold {fold} random state"] = ckpt["callbacks"]["RandomState"]
+        result = json.loads((run / f"fold_{fold}" / "result.json").read_text())
+        state[f"fold {fold} result"] = {k: v for k, v in result.items() if k != "checkpoint"}
+    return state
+
+
+def assert_same(through: dict, resumed: dict) -> None:
+    def same(a, b) -> bool:
+        if isinstance(a, torch.Tensor):
+            return torch.equal(a, b)
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a == b
+
+    assert through.keys() == resumed.keys()
+    assert [name for name in through if not same(through[name], resumed[name])] == []
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(demo_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("through") / "run"
+    train(compose_train([*EXACT, f"data.root={demo_root}"], run))
+    return final_state(run)
+
+
+@pytest.mark.parametrize(
+    "stop, damaged",
+    [
+        pytest.param(StopAt("epoch_end", fold=0, epoch=0), False, id="after-an-epoch-log-line"),
+        pytest.param(StopAt("epoch_start", fold=0, epoch=1), False, id="after-an-epoch-checkpoint"),
+        pytest.param(StopAt("batch_end", fold=0, epoch=1, batch=0), False, id="mid-epoch"),
+        pytest.param(StopAt("train_start", fold=1, epoch=0), False, id="between-folds"),
+        # last.ckpt cut short (a full disk, a copy): the fold starts over, and still ends the same
+        pytest.param(StopAt("epoch_start", fold=0, epoch=1), True, id="damaged-last-checkpoint"),
+    ],
+)
+def test_a_run_stopped_anywhere_resumes_to_the_same_end(
+    demo_root, tmp_path, caplog, uninterrupted, stop, damaged
+):
+    run = tmp_path / "run"
+    cfg = compose_train([*EXACT, f"data.root={demo_root}"], run)
+    with open_dict(cfg):
+        cfg.callbacks.stop = {"_target_": f"{__name__}.StopAt", "hook": stop.hook}
+        cfg.callbacks.stop.update(zip(["fold", "epoch", "batch"], stop.at))
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train(cfg)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # Lightning ignores Ctrl-C once it stops
+    assert stopped.value.code == 130
+    last = run / "fold_0" / "checkpoints" / "last.ckpt"
+    if damaged:
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    cfg = compose_train([*EXACT, f"data.root={demo_root}"], run)
+    with open_dict(cfg):
+        cfg.resume = str(run)
+    train(cfg)
+    assert_same(uninterrupted, final_state(run))
+    damage = f"fold 0: {last} is damaged (cut short); training the fold again from its start"
+    assert (damage in caplog.text) == damaged
+    assert sorted(path.name for path in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
