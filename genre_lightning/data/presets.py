@@ -94,6 +94,10 @@ VALUES = {
 }
 
 
+# the values that change nothing, for the ones a family may lack
+NEUTRAL = {"colormap": None, "eval_width": None, "eval_crops": 1}
+
+
 def build(settings: dict, train: bool, prefix: str = "data.") -> v2.Compose:
     """The train or eval preset of ``settings["transforms"]``, from the values of ``settings`` it takes; its
     own settings (plain data) in ``.settings``. A family or value it cannot use is a one-line UserError
@@ -104,6 +108,20 @@ def build(settings: dict, train: bool, prefix: str = "data.") -> v2.Compose:
             raise ValueError(f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}")
     preset = FAMILIES[family][0 if train else 1]
     names = list(inspect.signature(preset).parameters)
+    # a value only another family uses, set to anything but its neutral one, would be ignored in silence
+    used = {name for each in FAMILIES[family] for name in inspect.signature(each).parameters}
+    for name, neutral in NEUTRAL.items():
+        if name not in used and settings.get(name, neutral) != neutral:
+            others = [
+                other for other, pair in FAMILIES.items() if name in inspect.signature(pair[1]).parameters
+            ]
+            leave = "null" if neutral is None else neutral
+            with config_part(prefix + name):
+                raise ValueError(
+                    f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
+                    f"(this run has {family}); "
+                    f"add {prefix.rstrip('.')}/transforms={others[0]}, or leave {prefix}{name} {leave}"
+                )
     values = {name: settings[name] for name in names if name in settings}
     for name, value in values.items():
         ok, what = VALUES[name]

@@ -138,7 +138,12 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     resume_from = last_checkpoint(run_dir, fold)
     if resume_from is not None:
         log.info("fold %d: continuing from %s", fold, resume_from)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    with warnings.catch_warnings():
+        if resume_from is not None:
+            # checkpoints/ holds the stopped attempt's files, which is what a resume continues from; Lightning
+            # warns of any checkpoint folder that is not empty (ModelCheckpoint.__warn_if_dir_not_empty)
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
     # none with trainer.fast_dev_run (Lightning's smoke test saves nothing): the weights as they are then
     best = trainer.checkpoint_callback.best_model_path or None

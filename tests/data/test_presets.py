@@ -55,3 +55,17 @@ def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_pat
         instantiate(cfg.data)
     # what the entry points print: one line
     assert re.search(message, user_message(caught.value) or "")
+
+
+@pytest.mark.parametrize("override", ["data.colormap=magma", "data.eval_crops=3", "data.eval_width=64"])
+def test_a_value_only_another_family_uses_is_refused_not_ignored(override, tmp_path):
+    # the default family, resized_crop, has no colormap and no test-time crops
+    cfg = compose_train([f"data.root={tmp_path}", override], tmp_path / "run")
+    key = override.split("=")[0]
+    with pytest.raises(Exception) as caught:
+        instantiate(cfg.data)
+    assert re.search(
+        rf"^{key}: .* acts only with transforms time_crop \(this run has resized_crop\); "
+        rf"add data/transforms=time_crop, or leave {key} ",
+        user_message(caught.value) or "",
+    )
