@@ -41,6 +41,7 @@ UNCOMPARED = (
     "callbacks.input_samples",
     "callbacks.confusion_matrix",
     "callbacks.epoch_log",
+    "callbacks.progress_bar",
 )
 
 
