@@ -61,6 +61,11 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
         return [path]
     if (path / SUMMARY_FILE).is_file():
         summary, complete = read_summary(path / SUMMARY_FILE)
+        if any(fold["checkpoint"] is None for fold in summary["folds"]):
+            raise UserError(
+                f"{path}: its folds kept no checkpoint (a trainer.fast_dev_run run saves none); "
+                "train without fast_dev_run to predict"
+            )
         if not complete:
             done = [fold.get("fold") for fold in summary["folds"]]
             raise UserError(
@@ -81,16 +86,20 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
 
 def read_summary(path: Path) -> tuple[dict, bool]:
     """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
-    "complete" was recorded were written at the end, so they are). Read as data: each fold's checkpoint a
-    relative path inside the run folder."""
+    "complete" was recorded were written at the end, so they are; a trainer.fast_dev_run run, whose folds
+    kept no checkpoint, is not). Read as data: each fold's checkpoint a relative path inside the run
+    folder, or null."""
     try:
         summary = json.loads(path.read_text())
         complete = summary.get("complete", True) if isinstance(summary, dict) else None
         if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
             raise ValueError("no list of folds")
         for fold in summary["folds"]:
-            if not isinstance(fold, dict) or not isinstance(fold.get("checkpoint"), str):
+            if not isinstance(fold, dict) or not isinstance(fold.get("checkpoint", 0), (str, type(None))):
                 raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")
+            if fold["checkpoint"] is None:  # trainer.fast_dev_run: nothing to predict with
+                complete = False
+                continue
             checkpoint = Path(fold["checkpoint"])
             if checkpoint.is_absolute() or ".." in checkpoint.parts:
                 raise ValueError(f"checkpoint {fold['checkpoint']!r} is outside the run folder")

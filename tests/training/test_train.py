@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,10 +162,19 @@ def test_datamodule_builds_from_config(tiny_cfg):
     assert len(dm.class_names) == 7 and dm.preprocessing["min_size"] == 64
 
 
-def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg):
-    from genre_lightning.training.kfold import train
-
+def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry, demo_root):
     # Lightning's smoke test: one batch of each loop, no checkpoint, no logger
-    summary = train(tiny_cfg("+trainer.fast_dev_run=true", "data.fold=0"))
+    cfg = tiny_cfg("+trainer.fast_dev_run=true", "data.fold=0")
+    summary = train(cfg)
     [fold] = summary["folds"]
     assert fold["checkpoint"] is None and 0 <= fold["test/acc"] <= 1
+    run = cfg.paths.output_dir
+    image = next((demo_root / "Rock").glob("*.jpg"))
+    result = entry("predict.py", f"ckpt={run}", f"image={image}")
+    assert result.code == 2 and result.err == (
+        f"error: {run}: its folds kept no checkpoint (a trainer.fast_dev_run run saves none); "
+        "train without fast_dev_run to predict\n"
+    )
+    # nor is it the latest finished run
+    result = entry("predict.py", "ckpt=latest", f"image={image}", f"runs_dir={Path(run).parent}")
+    assert result.code == 2 and "no finished training run" in result.err, result.err
