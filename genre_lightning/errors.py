@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import MissingMandatoryValue
 
 
@@ -38,8 +39,9 @@ def input_warnings() -> Iterator[list[str]]:
 
 
 # what the code of a config part raises for a value it rejects (a negative size, an unknown name, a wrong
-# type or keyword); ImportError and AttributeError: Hydra could not find a _target_
-REJECTED_VALUE = (ValueError, TypeError, ImportError, AttributeError)
+# type or keyword; Lightning's Trainer: MisconfigurationException); ImportError and AttributeError: Hydra
+# could not find a _target_
+REJECTED_VALUE = (ValueError, TypeError, ImportError, AttributeError, MisconfigurationException)
 
 
 @contextlib.contextmanager

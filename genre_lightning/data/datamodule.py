@@ -55,6 +55,16 @@ class SpectrogramDataModule(pl.LightningDataModule):
         max_image_pixels: int = MAX_PIXELS,
     ):
         super().__init__()
+        # a value of the wrong kind (data.batch_size=abc) is named before any code compares it
+        whole = {"num_folds": num_folds, "seed": seed, "batch_size": batch_size, "num_workers": num_workers}
+        optional = {"fold": fold, "max_per_class": max_per_class}
+        for key, value in {**whole, **optional, "test_fraction": test_fraction}.items():
+            kinds = (int, float) if key == "test_fraction" else int
+            if not (
+                isinstance(value, kinds) and not isinstance(value, bool) or key in optional and value is None
+            ):
+                kind = "a number" if key == "test_fraction" else "a whole number"
+                raise UserError(f"data.{key}={value!r}: must be {kind}; fix data.{key}")
         if num_folds < 2:
             raise UserError(f"data.num_folds={num_folds}: k-fold cross-validation needs at least 2 folds")
         if fold is not None and not 0 <= fold < num_folds:
@@ -66,7 +76,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
             )
         check_policy(bad_files)
         for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            if value < least:
                 raise UserError(f"data.{key}={value!r}: must be a whole number >= {least}; fix data.{key}")
         self.root = Path(root)
         self.classes = list(classes) if classes is not None else None

@@ -1,8 +1,10 @@
 """Configuration mistakes that would surface only once a fold starts (or never), found before a run claims
 its folder: each is a one-line UserError naming the key.
 
-The data module and the callbacks check their own values when they are built: they are built here once,
-and thrown away; the model's and the Trainer's values, whose objects are built per fold, are checked here.
+The data module, the callbacks, the model and the Trainer check their own values when they are built: they
+are built here once, and thrown away (the model without pretrained weights, the Trainer without logger or
+callbacks); what their code does not check (an arch's weights, the optimizer and scheduler, max_epochs)
+is checked here.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ def check_config(cfg: DictConfig) -> None:
     interval = cfg.model.get("scheduler_interval", "epoch")
     stand_in = [torch.nn.Parameter(torch.zeros(1))]
     optimization(stand_in, cfg.model.optimizer, cfg.model.get("scheduler"), interval=interval, total_steps=1)
+    # the model with its values, without pretrained weights (check_arch has found those)
+    build("model", cfg.model, class_names=["a", "b"], weights=None)
     epochs = cfg.trainer.get("max_epochs")
-    if epochs is not None and (epochs == 0 or epochs < -1):
+    if epochs is not None and (
+        not isinstance(epochs, int) or isinstance(epochs, bool) or epochs == 0 or epochs < -1
+    ):
         raise UserError(
             f"trainer.max_epochs={epochs}: train at least 1 epoch (-1: until stopped); each fold keeps and "
             "tests the checkpoint of its best epoch"
         )
+    # the Trainer's own checks (accelerator, devices, strategy, precision...), without logger or callbacks
+    build("trainer", cfg.trainer, logger=False, callbacks=[])

@@ -80,7 +80,10 @@ def test_a_folder_a_failed_start_left_is_claimed_again_a_run_never(tmp_path):
 @pytest.mark.parametrize(
     "mistake, message",
     [
-        (["data.batch_size=abc"], "error: data.batch_size='abc': must be a whole number >= 1"),
+        (
+            ["data.batch_size=abc"],
+            "error: data.batch_size='abc': must be a whole number; fix data.batch_size",
+        ),
         (
             ["data.batch_augment=[{_target_:genre_lightning.data.augment.SpecAugment,freq_masks:-3}]"],
             "error: data.batch_augment[0]: cannot build genre_lightning.data.augment.SpecAugment "
@@ -90,6 +93,16 @@ def test_a_folder_a_failed_start_left_is_claimed_again_a_run_never(tmp_path):
             ["data.batch_augment=[{_target_:nope.Nope}]"],
             "error: data.batch_augment[0]: cannot build nope.Nope",
         ),
+        (
+            ["data.test_fraction=abc"],
+            "error: data.test_fraction='abc': must be a number; fix data.test_fraction",
+        ),
+        (
+            ["model.dropout=abc"],
+            "error: model: cannot build genre_lightning.models.classifier.GenreClassifier",
+        ),
+        (["trainer.devices=abc"], "error: trainer: cannot build lightning.pytorch.Trainer (`devices`"),
+        (["trainer.max_epochs=abc"], "error: trainer.max_epochs=abc: train at least 1 epoch"),
         # found only when the demo set is made, after the claim: the folder goes again
         (
             ["data.root=${hydra:runtime.cwd}/missing", "+data.prepare.per_class=0"],
