@@ -9,6 +9,8 @@ is checked here.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from omegaconf import DictConfig
 
@@ -36,5 +38,13 @@ def check_config(cfg: DictConfig) -> None:
             f"trainer.max_epochs={epochs}: train at least 1 epoch (-1: until stopped); each fold keeps and "
             "tests the checkpoint of its best epoch"
         )
-    # the Trainer's own checks (accelerator, devices, strategy, precision...), without logger or callbacks
-    build("trainer", cfg.trainer, logger=False, callbacks=[])
+    # the Trainer's own checks (accelerator, devices, strategy, precision...), without logger or callbacks;
+    # its start-up lines ("GPU available"...) are Lightning's INFO, which a Hydra run turns down only once
+    # it has started, after ClaimRunFolder called this
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    lightning_log.setLevel(logging.WARNING)
+    try:
+        build("trainer", cfg.trainer, logger=False, callbacks=[])
+    finally:
+        lightning_log.setLevel(level)
