@@ -2,9 +2,9 @@
 its folder: each is a one-line UserError naming the key.
 
 The data module, the callbacks, the model and the Trainer check their own values when they are built: they
-are built here once, and thrown away (the model without pretrained weights, the Trainer without logger or
-callbacks); what their code does not check (an arch's weights, the optimizer and scheduler, max_epochs)
-is checked here.
+are built here once (the data module is returned, for the run to use; the model, without pretrained
+weights, and the Trainer, without logger or callbacks, are thrown away); what their code does not check
+(an arch's weights, the optimizer and scheduler, max_epochs) is checked here.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from genre_lightning.models.classifier import optimization
 from genre_lightning.models.resnet import check_arch
 
 
-def check_config(cfg: DictConfig) -> None:
-    build("data", cfg.data)  # builds transforms and batch augmentations; reads no file
+def check_config(cfg: DictConfig):
+    """Raise a one-line UserError for the first value found wrong; return the data module it built (its
+    transforms and batch augmentations; it has read no file yet)."""
+    datamodule = build("data", cfg.data)
     for name, callback in cfg.get("callbacks", {}).items():
         build(f"callbacks.{name}", callback)
     check_arch(cfg.model.arch, cfg.model.weights)
@@ -48,3 +50,4 @@ def check_config(cfg: DictConfig) -> None:
         build("trainer", cfg.trainer, logger=False, callbacks=[])
     finally:
         lightning_log.setLevel(level)
+    return datamodule

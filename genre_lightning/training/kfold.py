@@ -53,8 +53,7 @@ def train(cfg: DictConfig) -> dict:
     """
     # every value is checked before the run folder is claimed (ClaimRunFolder checks them before it
     # claims the folder of a Hydra run, too)
-    check_config(cfg)
-    datamodule = build("data", cfg.data)
+    datamodule = check_config(cfg)
     run_dir = Path(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
