@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import MissingMandatoryValue
 
 
@@ -39,25 +38,31 @@ def input_warnings() -> Iterator[list[str]]:
 
 
 # what the code of a config part raises for a value it rejects (a negative size, an unknown name, a wrong
-# type or keyword; Lightning's Trainer: MisconfigurationException); ImportError and AttributeError: Hydra
-# could not find a _target_
-REJECTED_VALUE = (ValueError, TypeError, ImportError, AttributeError, MisconfigurationException)
+# type or keyword); ImportError and AttributeError: Hydra could not find a _target_
+REJECTED_VALUE = (ValueError, TypeError, ImportError, AttributeError)
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The error under Hydra's InstantiationException (one per level of nesting)."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err
 
 
 @contextlib.contextmanager
-def config_part(key: str, target: str | None = None) -> Iterator[None]:
+def config_part(key: str, target: str | None = None, rejected: tuple = ()) -> Iterator[None]:
     """Around building the config part ``key`` (model.optimizer, data.transforms, rendering...): a value its
     code rejects, raised directly or through Hydra's instantiate, is the user's mistake, a one-line UserError
-    naming the key; a UserError passes as it is. ``target``: what was being built, named in the message."""
+    naming the key; a UserError passes as it is. ``target``: what was being built, named in the message;
+    ``rejected``: the part's own exception types for a bad value (the Trainer's MisconfigurationException)."""
+    rejected = (*REJECTED_VALUE, *rejected)
     try:
         yield
-    except (InstantiationException, *REJECTED_VALUE) as err:
-        cause = err
-        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
-            cause = cause.__cause__
+    except (InstantiationException, *rejected) as err:
+        cause = _cause(err)
         if isinstance(cause, UserError):
             raise cause from None
-        if not isinstance(cause, (InstantiationException, *REJECTED_VALUE)):
+        if not isinstance(cause, (InstantiationException, *rejected)):
             raise  # a bug in the built code keeps its traceback
         reason = " ".join(str(cause).split())
         if target is None:
@@ -65,10 +70,10 @@ def config_part(key: str, target: str | None = None) -> Iterator[None]:
         raise UserError(f"{key}: cannot build {target} ({reason}); fix {key}.*") from None
 
 
-def build(key: str, cfg, *args, **kwargs):
+def build(key: str, cfg, *args, rejected: tuple = (), **kwargs):
     """``hydra.utils.instantiate(cfg, *args, **kwargs)`` for the config part ``key``, as ``config_part``."""
     target = cfg.get("_target_") if hasattr(cfg, "get") else None
-    with config_part(key, target):
+    with config_part(key, target, rejected):
         return instantiate(cfg, *args, **kwargs)
 
 
@@ -89,8 +94,7 @@ def user_message(err: BaseException) -> str | None:
     Hydra's InstantiationException (one per level of nesting), and a required value left off the command
     line (``???`` in the config) is omegaconf's MissingMandatoryValue.
     """
-    while isinstance(err, InstantiationException) and err.__cause__ is not None:
-        err = err.__cause__
+    err = _cause(err)
     if isinstance(err, UserError):
         return one_line(err)
     if isinstance(err, MissingMandatoryValue):

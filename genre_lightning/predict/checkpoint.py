@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from genre_lightning.audio.rendering import Rendering
 from genre_lightning.data import presets
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
@@ -116,10 +117,14 @@ def _hparams(state) -> dict:
     _check_type("preprocessing.spectrogram", preprocessing.get("spectrogram"), (dict, type(None)))
     for name in hparams["class_names"]:
         _check_type("class_names[]", name, str)
+    if not presets.VALUES["resize_size"][0](preprocessing["min_size"]):  # the decode size: a positive int
+        raise ValueError(f"unusable preprocessing (min_size {preprocessing['min_size']!r})")
     try:
         presets.build(preprocessing["transform"], train=False, prefix="preprocessing.transform.")
-    except UserError as err:
-        raise ValueError(f"unusable preprocessing ({err})") from None
+        if preprocessing.get("spectrogram") is not None:  # how songs are rendered for this model
+            Rendering.from_dict(preprocessing["spectrogram"])
+    except (UserError, ValueError, TypeError) as err:
+        raise ValueError(f"unusable preprocessing ({' '.join(str(err).split())})") from None
     return hparams
 
 

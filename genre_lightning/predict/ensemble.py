@@ -95,7 +95,7 @@ def read_summary(path: Path) -> tuple[dict, bool]:
         if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
             raise ValueError("no list of folds")
         for fold in summary["folds"]:
-            if not isinstance(fold, dict) or not isinstance(fold.get("checkpoint", 0), (str, type(None))):
+            if not (isinstance(fold, dict) and isinstance(fold.get("checkpoint", False), (str, type(None)))):
                 raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")
             if fold["checkpoint"] is None:  # trainer.fast_dev_run: nothing to predict with
                 complete = False

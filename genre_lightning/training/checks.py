@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
 from genre_lightning.errors import UserError, build
@@ -47,7 +48,7 @@ def check_config(cfg: DictConfig):
     level = lightning_log.level
     lightning_log.setLevel(logging.WARNING)
     try:
-        build("trainer", cfg.trainer, logger=False, callbacks=[])
+        build("trainer", cfg.trainer, logger=False, callbacks=[], rejected=(MisconfigurationException,))
     finally:
         lightning_log.setLevel(level)
     return datamodule

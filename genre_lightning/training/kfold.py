@@ -11,6 +11,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -116,7 +117,14 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     precision = supported_precision(
         cfg.trainer.get("precision", "32-true"), cfg.trainer.get("accelerator", "auto")
     )
-    trainer = build("trainer", cfg.trainer, logger=loggers, callbacks=callbacks, precision=precision)
+    trainer = build(
+        "trainer",
+        cfg.trainer,
+        logger=loggers,
+        callbacks=callbacks,
+        precision=precision,
+        rejected=(MisconfigurationException,),
+    )
     refuse_respawn_in_multirun(trainer)
     train_files, val_files = datamodule.split.train_val(fold)
     refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)

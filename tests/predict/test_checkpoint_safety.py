@@ -118,6 +118,8 @@ def test_training_configs_in_a_checkpoint_are_never_read(trained_run, demo_root,
         ("weights", r"crafted\.ckpt: not a genre-lightning checkpoint \(RuntimeError: Error\(s\) in loading"),
         ("arch", r"crafted\.ckpt: not a genre-lightning checkpoint \(UserError: model\.arch='vgg'"),
         ("family", r"crafted\.ckpt: unusable preprocessing \(preprocessing\.transform\.transforms: unknown"),
+        ("min_size", r"crafted\.ckpt: unusable preprocessing \(min_size 0\)"),
+        ("rendering", r"crafted\.ckpt: unusable preprocessing \(.*colour"),
     ],
 )
 def test_a_foreign_or_damaged_checkpoint_is_one_line(trained_run, tmp_path, which, message):
@@ -128,6 +130,8 @@ def test_a_foreign_or_damaged_checkpoint_is_one_line(trained_run, tmp_path, whic
         "weights": lambda h: h.update(width=8),
         "arch": lambda h: h.update(arch="vgg"),
         "family": lambda h: h["preprocessing"].update(transform={"transforms": "flip", "image_size": 64}),
+        "min_size": lambda h: h["preprocessing"].update(min_size=0),
+        "rendering": lambda h: h["preprocessing"].update(spectrogram={"colour": "magma"}),
     }
     ckpt = crafted(trained_run, tmp_path, changes[which], plain=which != "object")
     if which == "truncated":
