@@ -174,7 +174,20 @@ def write_predictions(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     times = ["start", "end"] if windows else []
-    header = ["file", "genre", "probability", "top_k", "windows", "error", "warnings", *times, *class_names]
+    # aggregate=vote: the votes of the row's genre (windows that rank it first), as the table shows them
+    voted = ["votes"] if any("votes" in r for r in records) else []
+    header = [
+        "file",
+        "genre",
+        "probability",
+        "top_k",
+        "windows",
+        *voted,
+        "error",
+        "warnings",
+        *times,
+        *class_names,
+    ]
     writer.writerow(header)
     for r in records:
         probs = (
@@ -183,10 +196,32 @@ def write_predictions(
             else [""] * len(class_names)
         )
         probability = "" if r["probability"] is None else f"{r['probability']:.6f}"
-        song = [r["file"], r["genre"] or "", probability, csv_top_k(r), r["windows"], r["error"] or ""]
+        votes = (
+            [f"{r['votes'][r['genre']]}/{r['windows']}" if "votes" in r and r["genre"] else ""]
+            if voted
+            else []
+        )
+        song = [
+            r["file"],
+            r["genre"] or "",
+            probability,
+            csv_top_k(r),
+            r["windows"],
+            *votes,
+            r["error"] or "",
+        ]
         writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs)
         for w in r.get("timeline", []):
-            window = [r["file"], w["genre"], f"{w['probability']:.6f}", csv_top_k(w), "", "", ""]
+            window = [
+                r["file"],
+                w["genre"],
+                f"{w['probability']:.6f}",
+                csv_top_k(w),
+                "",
+                *[""] * len(voted),
+                "",
+                "",
+            ]
             writer.writerow(
                 window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
             )

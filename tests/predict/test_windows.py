@@ -106,6 +106,13 @@ def test_a_vote_prints_and_writes_its_counts_beside_the_mean_probabilities(
     header, row = result.out.splitlines()[:2]
     assert header.split()[-1] == "votes" and row.split()[-1] == f"{votes[record['genre']]}/3"
     assert row.split()[2] == f"{record['probability']:.1%}"
+    # the CSV too: the row's genre is the voted one, so its votes stand beside it
+    out = tmp_path / "song.csv"
+    result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", "aggregate=vote", f"output={out}")
+    assert result.code == 0, result.err
+    with open(out, newline="") as f:
+        [line] = list(csv.DictReader(f))
+    assert line["genre"] == record["genre"] and line["votes"] == f"{votes[record['genre']]}/3"
 
 
 def test_windows_in_the_csv_are_one_row_each_below_the_song(entry, trained_run, song, tmp_path):
