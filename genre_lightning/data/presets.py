@@ -13,13 +13,14 @@ move 4x fewer bytes and exports carry them.
 from __future__ import annotations
 
 import inspect
+from typing import NoReturn
 
 import matplotlib
 from torchvision.transforms import v2
 
 from genre_lightning.data.colormap import ColormapToMagnitude
 from genre_lightning.data.transforms import TimeCrop
-from genre_lightning.errors import config_part
+from genre_lightning.errors import UserError
 
 
 class ResizedCropTrain(v2.Compose):
@@ -103,38 +104,46 @@ def build(settings: dict, train: bool, prefix: str = "data.") -> v2.Compose:
     own settings (plain data) in ``.settings``. A family or value it cannot use is a one-line UserError
     naming the key as ``prefix + key``."""
     family = settings.get("transforms")
-    with config_part(f"{prefix}transforms"):
-        if not isinstance(family, str) or family not in FAMILIES:
-            raise ValueError(f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}")
+    if not isinstance(family, str) or family not in FAMILIES:
+        _reject(
+            f"{prefix}transforms", f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}"
+        )
     preset = FAMILIES[family][0 if train else 1]
-    names = list(inspect.signature(preset).parameters)
+    parameters = inspect.signature(preset).parameters
     # a value only another family uses, set to anything but its neutral one, would be ignored in silence
-    used = {name for each in FAMILIES[family] for name in inspect.signature(each).parameters}
     for name, neutral in NEUTRAL.items():
-        if name not in used and settings.get(name, neutral) != neutral:
-            others = [
-                other for other, pair in FAMILIES.items() if name in inspect.signature(pair[1]).parameters
-            ]
+        if name not in _used(family) and settings.get(name, neutral) != neutral:
+            others = [other for other in FAMILIES if name in _used(other)]
             leave = "null" if neutral is None else neutral
-            with config_part(prefix + name):
-                raise ValueError(
-                    f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
-                    f"(this run has {family}); "
-                    f"add {prefix.rstrip('.')}/transforms={others[0]}, or leave {prefix}{name} {leave}"
-                )
-    values = {name: settings[name] for name in names if name in settings}
+            _reject(
+                prefix + name,
+                f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
+                f"(this run has {family}); "
+                f"add {prefix.rstrip('.')}/transforms={others[0]}, or leave {prefix}{name} {leave}",
+            )
+    missing = [name for name, p in parameters.items() if p.default is p.empty and name not in settings]
+    if missing:
+        _reject(f"{prefix}transforms", f"{family} needs {', '.join(prefix + name for name in missing)}")
+    values = {name: settings[name] for name in parameters if name in settings}
     for name, value in values.items():
         ok, what = VALUES[name]
-        with config_part(prefix + name):
-            if not ok(value):
-                raise ValueError(f"{value!r} is not {what}")
-    with config_part(f"{prefix}eval_crops"):
-        if values.get("eval_crops", 1) > 1 and "eval_width" in values and values["eval_width"] is None:
-            raise ValueError(
-                f"{values['eval_crops']} test-time crops of the whole width are one crop; "
-                f"set {prefix}eval_width to a crop width, or {prefix}eval_crops to 1"
-            )
-    with config_part(f"{prefix}transforms"):  # a value the family needs and settings lack
-        built = preset(**values)
+        if not ok(value):
+            _reject(prefix + name, f"{value!r} is not {what}")
+    if values.get("eval_crops", 1) > 1 and "eval_width" in values and values["eval_width"] is None:
+        _reject(
+            f"{prefix}eval_crops",
+            f"{values['eval_crops']} test-time crops of the whole width are one crop; "
+            f"set {prefix}eval_width to a crop width, or {prefix}eval_crops to 1",
+        )
+    built = preset(**values)
     built.settings = {"transforms": family, **values}
     return built
+
+
+def _used(family: str) -> set[str]:
+    """The values the family's two presets take."""
+    return {name for preset in FAMILIES[family] for name in inspect.signature(preset).parameters}
+
+
+def _reject(key: str, reason: str) -> NoReturn:
+    raise UserError(f"{key}: {reason}; fix {key}")
