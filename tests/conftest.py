@@ -23,6 +23,9 @@ from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.demo.dataset import make_demo_dataset
 from genre_lightning.demo.synth import synthesize
 
+# a live SLURM cluster and PostgreSQL server, for tests/cluster
+from cluster.services import postgres, slurm  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
