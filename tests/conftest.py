@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+
+# a live SLURM cluster and PostgreSQL server, for tests/cluster
+from cluster.services import postgres, slurm  # noqa: F401
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,9 +25,6 @@ from omegaconf import open_dict
 from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.demo.dataset import make_demo_dataset
 from genre_lightning.demo.synth import synthesize
-
-# a live SLURM cluster and PostgreSQL server, for tests/cluster
-from cluster.services import postgres, slurm  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

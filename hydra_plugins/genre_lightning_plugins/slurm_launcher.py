@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 from genre_lightning.errors import UserError, exit_on_user_error
@@ -33,15 +33,21 @@ class JobStopped(Exception):
 
 
 class SlurmLauncher(submitit_launcher.SlurmLauncher):
-    def __call__(self, sweep_overrides: list[str], *args, **kwargs) -> JobReturn:
+    def __call__(self, *args, **kwargs) -> JobReturn:
         """Runs in the SLURM job: train.py's exit (a stop, or a UserError it printed) as a failed job."""
+        task = self.task_function
+
+        def exits_as_error(cfg):
+            try:
+                return task(cfg)
+            except SystemExit as exit:
+                raise JobStopped(HydraConfig.get().runtime.output_dir, exit.code) from None
+
+        self.task_function = exits_as_error
         try:
-            return super().__call__(sweep_overrides, *args, **kwargs)
-        except SystemExit as exit:
-            run_dir = HydraConfig.get().runtime.output_dir
-            return JobReturn(
-                overrides=sweep_overrides, status=JobStatus.FAILED, _return_value=JobStopped(run_dir, exit.code)
-            )
+            return super().__call__(*args, **kwargs)
+        finally:
+            self.task_function = task
 
     @exit_on_user_error
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
@@ -71,7 +77,9 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                     "python train.py resume=<job folder>"
                 )
             if failed:
-                lines.append(f"job(s) {failed} failed: see their error in {sweep_dir / '.submitit'}/*_log.err")
+                lines.append(
+                    f"job(s) {failed} failed: see their error in {sweep_dir / '.submitit'}/*_log.err"
+                )
             raise UserError(
                 f"{'; '.join(lines)}; then rank and merge the jobs with "
                 f"python -m genre_lightning.training.sweeps summary|aggregate {sweep_dir}"

@@ -1,6 +1,7 @@
-"""Fixtures of live services for the cluster tests (tests/conftest.py imports them): a one-node SLURM cluster (munge, slurmctld, slurmd) and a PostgreSQL
-server, each started in the test's temporary folder for the session and stopped after it. CPU only, no
-cgroups (a container has none to give): processes tracked by their parent pid, tasks not bound to cores."""
+"""Fixtures of live services for the cluster tests (tests/conftest.py imports them): a one-node SLURM
+cluster (munge, slurmctld, slurmd) and a PostgreSQL server, each started in the test's temporary folder
+for the session and stopped after it. CPU only, no cgroups (a container has none to give): processes
+tracked by their parent pid, tasks not bound to cores."""
 
 from __future__ import annotations
 
@@ -67,7 +68,9 @@ def slurm(tmp_path_factory):
     """slurmctld and slurmd on 127.0.0.1 with one node described by `slurmd -C` (this machine's real
     cores and memory), authenticated by a munged on a private key and socket."""
     skip_unless_root("SLURM")
-    missing = [name for name in SLURM_PROGRAMS if shutil.which(name, path=f"{os.environ['PATH']}:/usr/sbin") is None]
+    missing = [
+        name for name in SLURM_PROGRAMS if shutil.which(name, path=f"{os.environ['PATH']}:/usr/sbin") is None
+    ]
     if missing:
         pytest.skip(f"SLURM not installed (no {', '.join(missing)}): apt-get install slurm-wlm")
     sbin = {name: shutil.which(name, path=f"{os.environ['PATH']}:/usr/sbin") for name in SLURM_PROGRAMS}
@@ -81,7 +84,9 @@ def slurm(tmp_path_factory):
     munge_socket = root / "munge" / "socket"
     # this machine's node line (CPUs, sockets, cores, memory), under the node name the daemons use
     hardware = subprocess.run([sbin["slurmd"], "-C"], capture_output=True, text=True, check=True).stdout
-    node = " ".join(["NodeName=node1 NodeAddr=127.0.0.1 NodeHostname=localhost", *hardware.splitlines()[0].split()[1:]])
+    node = " ".join(
+        ["NodeName=node1 NodeAddr=127.0.0.1 NodeHostname=localhost", *hardware.splitlines()[0].split()[1:]]
+    )
     conf = root / "slurm.conf"
     conf.write_text(
         "\n".join(
@@ -154,7 +159,9 @@ def postgres(tmp_path_factory):
     skip_unless_root("PostgreSQL")
     versions = sorted(POSTGRES_BIN.glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
     if not versions:
-        pytest.skip("PostgreSQL not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+        pytest.skip(
+            "PostgreSQL not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql"
+        )
     bin_dir = versions[-1].parent
     root = tmp_path_factory.mktemp("postgres")
     data = root / "data"
@@ -191,7 +198,8 @@ def postgres(tmp_path_factory):
 
         wait_for(ready, "PostgreSQL", [root / "postgres.log"])
         subprocess.run(
-            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "optuna", "studies"], check=True
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "optuna", "studies"],
+            check=True,
         )
         yield f"postgresql://optuna@127.0.0.1:{port}/studies"
     finally:

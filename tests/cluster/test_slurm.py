@@ -1,19 +1,137 @@
-"""Sweeps on a live one-node SLURM cluster: fold jobs as a job array, compared with the local launcher."""
+"""Sweeps on a live one-node SLURM cluster (tests/cluster/services.py): fold jobs as a job array give the
+run folders, sweep_summary.csv and merged cv_summary.json of the local launcher; a job cancelled with
+scancel is reported and finished with resume=."""
 
+import csv
+import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, TINY
 
+from genre_lightning.training import sweeps
+
 pytestmark = pytest.mark.cluster
 
+# 8 images per genre: a fold trains in seconds
+SMALL = [*TINY, "data.max_per_class=8", "data.fold=0,1"]
+# what a user asks of a node of 2 cores: one core and a gigabyte per job, no GPU
+ON_SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
 
-def test_probe(slurm, demo_root, tmp_path):
-    for launcher in (["hydra/launcher=slurm"], ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]):
-        proc = subprocess.run(
-            [sys.executable, "train.py", "-m", *TINY, "data.max_per_class=8", f"data.root={demo_root}", "data.fold=0,1",
-             *launcher, f"hydra.sweep.dir={tmp_path / launcher[0][-3:] / 'sweep'}", f"paths.log_dir={tmp_path}"],
-            cwd=ROOT, env=slurm.env, capture_output=True, text=True, timeout=240,
-        )
-        print(proc.returncode, proc.stdout[-3000:], proc.stderr[-5000:])
+
+def sweep(sweep_dir: Path, *args: str, env=None) -> subprocess.Popen:
+    """`python train.py -m ... hydra.sweep.dir=sweep_dir`, started."""
+    return subprocess.Popen(
+        [sys.executable, "train.py", "-m", *args, f"hydra.sweep.dir={sweep_dir}",
+         f"paths.log_dir={sweep_dir.parent}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen, code: int = 0) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, out[-3000:] + err[-3000:]
+    return out + err
+
+
+def layout(sweep_dir: Path) -> list[str]:
+    """The sweep folder's files, less submitit's own (job ids, logs) and with TensorBoard's event file
+    names (host, pid, time) as one name."""
+    return sorted(
+        str(path.relative_to(sweep_dir)).rsplit("events.out.tfevents", 1)[0]
+        for path in sweep_dir.rglob("*")
+        if path.is_file() and ".submitit" not in path.parts
+    )
+
+
+def rows(sweep_dir: Path) -> list[dict]:
+    """sweep_summary.csv's rows, less the folder each sweep was given (paths.log_dir)."""
+    with open(sweep_dir / sweeps.SWEEP_SUMMARY_FILE, newline="") as f:
+        return [{k: v for k, v in row.items() if k != "paths.log_dir"} for row in csv.DictReader(f)]
+
+
+def same_summary(a: dict, b: dict) -> None:
+    """Two cv_summary.json alike: the same keys, checkpoints and classes, metrics to float precision."""
+    assert a.keys() == b.keys() and a["classes"] == b["classes"]
+    for one, other in zip(a["folds"], b["folds"], strict=True):
+        assert one.keys() == other.keys() and one["checkpoint"] == other["checkpoint"]
+        numbers = [key for key, value in one.items() if isinstance(value, float)]
+        assert [one[k] for k in numbers] == pytest.approx([other[k] for k in numbers], rel=1e-4, abs=1e-6)
+    assert a["metrics"] == pytest.approx(b["metrics"], rel=1e-4, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def local_sweep(demo_root, tmp_path_factory) -> Path:
+    """The fold sweep on submitit's local executor, for comparison."""
+    sweep_dir = tmp_path_factory.mktemp("local") / "sweep"
+    finish(sweep(sweep_dir, *SMALL, f"data.root={demo_root}", "hydra/launcher=local"))
+    return sweep_dir
+
+
+def test_fold_jobs_run_as_a_job_array_like_the_local_launcher(slurm, local_sweep, demo_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    out = finish(sweep(sweep_dir, *SMALL, f"data.root={demo_root}", *ON_SLURM, env=slurm.env))
+    # one array of two tasks, run by the cluster (submitit names their files <array>_<task>)
+    submitted = sorted(path.name for path in (sweep_dir / ".submitit").glob("*_*/*_submitted.pkl"))
+    array = submitted[0].split("_")[0]
+    assert submitted == [f"{array}_0_submitted.pkl", f"{array}_1_submitted.pkl"]
+    script = next((sweep_dir / ".submitit").glob(f"{array}/*_submission.sh")).read_text()
+    assert "#SBATCH --array=0-1" in script and "--gpus-per-node" not in script
+    assert "#SBATCH --cpus-per-task=1" in script
+    # the jobs ran the project's Python, the one that submitted them (its virtual environment)
+    assert sys.executable in script
+    assert "sweep summary, best val/acc_mean first" in out
+
+    assert layout(sweep_dir) == layout(local_sweep)
+    assert [{**row, "val/acc_mean": float(row["val/acc_mean"])} for row in rows(sweep_dir)] == [
+        {**row, "val/acc_mean": pytest.approx(float(row["val/acc_mean"]), rel=1e-4)}
+        for row in rows(local_sweep)
+    ]
+    same_summary(
+        json.loads((sweep_dir / "cv_summary.json").read_text()),
+        json.loads((local_sweep / "cv_summary.json").read_text()),
+    )
+
+
+def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep, demo_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = sweep(sweep_dir, *SMALL, f"data.root={demo_root}", *ON_SLURM, env=slurm.env)
+    # job 1 is training once its run folder has the split (written inside train(), which stops on SIGTERM)
+    deadline = time.monotonic() + 240
+    while not (sweep_dir / "1" / "split.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
+        time.sleep(0.1)
+    array = next((sweep_dir / ".submitit").glob("*_1")).name.split("_")[0]
+    slurm.run("scancel", f"{array}_1")
+    out = finish(proc, code=2)
+    assert out.strip().splitlines()[-1] == (
+        f"error: job(s) ['{sweep_dir}/1'] were stopped (scancel, time limit or node failure); finish each "
+        "with python train.py resume=<job folder>; then rank and merge the jobs with "
+        f"python -m genre_lightning.training.sweeps summary|aggregate {sweep_dir}"
+    )
+    # the job said so in its own log too
+    assert (
+        f"stopped; finish this run with: python train.py resume={sweep_dir}/1"
+        in (sweep_dir / "1" / "train.log").read_text()
+    )
+    assert not (sweep_dir / "1" / "cv_summary.json").exists()
+
+    resumed = subprocess.run(
+        [sys.executable, "train.py", f"resume={sweep_dir}/1"], cwd=ROOT, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    for command in ("summary", "aggregate"):
+        merged = subprocess.run(
+            [sys.executable, "-m", "genre_lightning.training.sweeps", command, str(sweep_dir)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert merged.returncode == 0, merged.stdout[-3000:] + merged.stderr[-3000:]
+    same_summary(
+        json.loads((sweep_dir / "cv_summary.json").read_text()),
+        json.loads((local_sweep / "cv_summary.json").read_text()),
+    )
+    assert [row["job"] for row in rows(sweep_dir)] == [row["job"] for row in rows(local_sweep)]

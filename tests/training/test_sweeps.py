@@ -193,7 +193,7 @@ def test_a_job_stopped_between_folds_is_ranked_as_unfinished(tmp_path):
         sweeps.aggregate_folds(sweep)
 
 
-def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
+def test_ddp_on_two_cpu_processes(demo_root, tmp_path, entry):
     # batches of 8: each process gets 11 of the 21 training images
     overrides = [*SMALL, f"data.root={demo_root}", "data.fold=0", "data.batch_size=8"]
     run = tmp_path / "run"
@@ -201,6 +201,10 @@ def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
     summary = json.loads((run / "cv_summary.json").read_text())
     ckpt = torch.load(run / summary["folds"][0]["checkpoint"], map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
+    # predict.py ensembles the run's checkpoint, the one rank 0 wrote
+    image = next((demo_root / "Rock").glob("*.jpg"))
+    result = entry("predict.py", f"ckpt={run}", f"image={image}")
+    assert result.code == 0 and image.name in result.out, result.err
 
     # Both processes ran the whole recipe; rank 1 logs its own copy of the summary table, the same.
     def table(log):
@@ -212,6 +216,8 @@ def test_ddp_on_two_cpu_processes(demo_root, tmp_path):
     # the 21 images to 22 with the first one, and each process takes every other image.
     datamodule = instantiate(compose_train(overrides, tmp_path / "unused").data)
     datamodule.setup()
+    # the split of one process: both processes trained and validated on it
+    assert json.loads((run / "split.json").read_text()) == datamodule.split.to_dict()
     model = load_classifier(run / summary["folds"][0]["checkpoint"])
     images, labels = map(torch.cat, zip(*datamodule.val_dataloader()))
     with torch.inference_mode():

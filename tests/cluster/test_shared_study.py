@@ -1,0 +1,108 @@
+"""One Optuna study from several processes (hparams_search=optuna with a storage): two sweeps started at once
+share the study's n_trials, on SQLite and on a live PostgreSQL server (tests/cluster/services.py); a sweep
+stopped and started again with the same command finishes its study."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import ROOT, TINY
+from omegaconf import OmegaConf
+
+pytestmark = pytest.mark.cluster
+
+# 8 images per genre, one fold: a trial trains in seconds
+SMALL = [*TINY, "data.max_per_class=8", "data.fold=0"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/optuna.db"
+    return request.getfixturevalue("postgres")
+
+
+def search(log_dir: Path, demo_root, storage: str, study: str, n_trials: int) -> subprocess.Popen:
+    """`python train.py hparams_search=optuna ...` on the storage, started; its sweep folder is its own
+    (logs/multiruns/<time>) under log_dir."""
+    return subprocess.Popen(
+        [sys.executable, "train.py", "hparams_search=optuna", *SMALL, f"data.root={demo_root}",
+         f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage='{storage}'",
+         f"hydra.sweeper.study_name={study}", f"paths.log_dir={log_dir}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen, code: int = 0) -> str:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, out[-3000:] + err[-3000:]
+    return out + err
+
+
+def jobs(log_dir: Path) -> list[Path]:
+    """The job folders of every sweep under log_dir."""
+    return sorted(path.parent.parent for path in (log_dir / "multiruns").glob("*/*/.hydra/overrides.yaml"))
+
+
+def check_study(storage: str, study: str, n_trials: int, log_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    """The study holds n_trials finished trials, numbered once each, each run once in a job folder of its
+    own with the sampled values; any other trial failed (stopped, or asked after the study was full)."""
+    trials = optuna.load_study(study_name=study, storage=storage).trials
+    assert [trial.number for trial in trials] == list(range(len(trials)))
+    finished = [trial for trial in trials if trial.state.name == "COMPLETE"]
+    assert len(finished) == n_trials
+    assert {trial.state.name for trial in trials} <= {"COMPLETE", "FAIL"}
+    ran = {}
+    for job in jobs(log_dir):
+        lr = OmegaConf.load(job / ".hydra" / "config.yaml").model.optimizer.lr
+        summary = (
+            json.loads((job / "cv_summary.json").read_text()) if (job / "cv_summary.json").exists() else None
+        )
+        ran[lr] = summary and summary["metrics"]["val/acc_mean"]
+    assert len(ran) == len(jobs(log_dir))
+    for trial in finished:
+        assert ran[trial.params["model.optimizer.lr"]] == pytest.approx(trial.value)
+    return finished
+
+
+def test_two_processes_share_one_study(storage, demo_root, tmp_path):
+    study = f"shared_{tmp_path.name}"
+    procs = [search(tmp_path, demo_root, storage, study, n_trials=3) for _ in range(2)]
+    outs = [finish(proc) for proc in procs]
+    finished = check_study(storage, study, 3, tmp_path)
+    assert len(jobs(tmp_path)) == 3
+    # two sweep folders, each ranking its own jobs: no run wrote over another's
+    sweeps = sorted((tmp_path / "multiruns").iterdir())
+    assert len(sweeps) == 2 and all((sweep / "sweep_summary.csv").is_file() for sweep in sweeps)
+
+    # the best trial is reported once, by the process that finished last; the other says trials were running
+    best = max(finished, key=lambda trial: trial.value)
+    reports = [line for out in outs for line in out.splitlines() if "best trial #" in line]
+    assert len(reports) == 1 and f"best trial #{best.number}: value {best.value}" in reports[0]
+    assert sum("still running elsewhere; the process that finishes last reports" in out for out in outs) == 1
+    assert OmegaConf.load(sweeps[0] / "optimization_results.yaml").best_value <= best.value
+
+
+def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path):
+    storage, study = f"sqlite:///{tmp_path}/optuna.db", "restarted"
+    proc = search(tmp_path, demo_root, storage, study, n_trials=2)
+    # stopped (SIGTERM, as a cluster's time limit) while its second trial trains
+    deadline = time.monotonic() + 240
+    while not list((tmp_path / "multiruns").glob("*/1/split.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    finish(proc, code=143)
+    trials = optuna.load_study(study_name=study, storage=storage).trials
+    assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL"]
+
+    # the same command again: the study's first trial is kept, and one more makes its two
+    out = finish(search(tmp_path, demo_root, storage, study, n_trials=2))
+    finished = check_study(storage, study, 2, tmp_path)
+    assert [trial.number for trial in finished] == [0, 2]
+    assert "1 trial(s) run here, 2 finished; best trial #" in out
