@@ -43,6 +43,11 @@ class SharedStudySweeper(OptunaSweeper):
         class Impl(OptunaSweeperImpl):
             def _configure_trials(self, trials, *args, **kwargs):
                 """Between asking for trials and launching them: none beyond the study's n_trials."""
+                if owner.n_trials is not None and not owner.asked_before and trials[0].number > 0:
+                    # Another process started the study, or this one is started again: the sampler's seed
+                    # would draw that process's values (Optuna's first trials are random) once more
+                    self.sampler.reseed_rng()
+                owner.asked_before = owner.asked_before or bool(trials)
                 owner.asked.extend(trials)
                 if owner.n_trials is not None:
                     states = {t.number: t.state for t in trials[0].study.get_trials(deepcopy=False)}
@@ -55,6 +60,7 @@ class SharedStudySweeper(OptunaSweeper):
                 return super()._configure_trials(trials, *args, **kwargs)
 
         self.asked: list = []
+        self.asked_before = False
         # the study's n_trials, while a shared study is swept
         self.n_trials: int | None = None
         self.sweeper = Impl(**params)
@@ -75,7 +81,7 @@ class SharedStudySweeper(OptunaSweeper):
         self.n_trials = n_trials = impl.n_trials
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
         ran = 0
-        # the sweeper's own lines (study, storage, best value) for each batch would repeat: said once below
+        # the sweeper's own lines (study, storage, best value) would repeat for each batch: said once below
         quiet = logging.getLogger(impl.__module__)
         level = quiet.level
         quiet.setLevel(logging.WARNING)
@@ -104,14 +110,15 @@ class SharedStudySweeper(OptunaSweeper):
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
         for trial in self.asked:
             if states[trial.number] == TrialState.RUNNING:
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial.number, state=TrialState.FAIL)
 
     def report(self, study, ran: int) -> None:
         from optuna.trial import TrialState
 
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        name = f"study {study.study_name!r} ({self.sweeper.storage})"
+        # not the storage: its URL may hold a password
+        name = f"study {study.study_name!r}"
         if running:
             log.info(
                 "%s: %d trial(s) run here, %d finished, %d still running elsewhere; the process that "

@@ -5,13 +5,13 @@ stopped and started again with the same command finishes its study."""
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import ROOT, TINY
+from cluster.services import finish, start_train
+from conftest import TINY
 from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.cluster
@@ -30,18 +30,10 @@ def storage(request, tmp_path) -> str:
 def search(log_dir: Path, demo_root, storage: str, study: str, n_trials: int) -> subprocess.Popen:
     """`python train.py hparams_search=optuna ...` on the storage, started; its sweep folder is its own
     (logs/multiruns/<time>) under log_dir."""
-    return subprocess.Popen(
-        [sys.executable, "train.py", "hparams_search=optuna", *SMALL, f"data.root={demo_root}",
-         f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage='{storage}'",
-         f"hydra.sweeper.study_name={study}", f"paths.log_dir={log_dir}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return start_train(
+        "hparams_search=optuna", *SMALL, f"data.root={demo_root}", f"hydra.sweeper.n_trials={n_trials}",
+        f"hydra.sweeper.storage='{storage}'", f"hydra.sweeper.study_name={study}", f"paths.log_dir={log_dir}",
     )  # fmt: skip
-
-
-def finish(proc: subprocess.Popen, code: int = 0) -> str:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == code, out[-3000:] + err[-3000:]
-    return out + err
 
 
 def jobs(log_dir: Path) -> list[Path]:

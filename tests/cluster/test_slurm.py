@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster.services import finish, start_train
 from conftest import ROOT, TINY
 
 from genre_lightning.training import sweeps
@@ -24,17 +25,9 @@ ON_SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra
 
 def sweep(sweep_dir: Path, *args: str, env=None) -> subprocess.Popen:
     """`python train.py -m ... hydra.sweep.dir=sweep_dir`, started."""
-    return subprocess.Popen(
-        [sys.executable, "train.py", "-m", *args, f"hydra.sweep.dir={sweep_dir}",
-         f"paths.log_dir={sweep_dir.parent}"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def finish(proc: subprocess.Popen, code: int = 0) -> str:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == code, out[-3000:] + err[-3000:]
-    return out + err
+    return start_train(
+        "-m", *args, f"hydra.sweep.dir={sweep_dir}", f"paths.log_dir={sweep_dir.parent}", env=env
+    )
 
 
 def layout(sweep_dir: Path) -> list[str]:
