@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +176,7 @@ def slurm(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
+def postgres():
     """A PostgreSQL server of Debian's postgresql package in a throwaway data folder, run as the
     unprivileged user nobody on 127.0.0.1 (a free port); returns the SQLAlchemy URL of its database."""
     skip_unless_root("PostgreSQL")
@@ -185,44 +186,43 @@ def postgres(tmp_path_factory):
             "PostgreSQL not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql"
         )
     bin_dir = versions[-1].parent
-    root = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's folder, which every pytest session sets back to root-only (0700), locking
+    # nobody out of its data: a folder of its own in the system's temporary folder
+    root = Path(tempfile.mkdtemp(prefix="genre-lightning-postgres-"))
     data = root / "data"
     data.mkdir()
     shutil.chown(root, "nobody")
     shutil.chown(data, "nobody")
-    # pytest's folders above are root's (0700): nobody needs to pass through them to its data folder
-    for parent in root.parents:
-        if parent == Path(tmp_path_factory.getbasetemp()).parent.parent:
-            break
-        parent.chmod(parent.stat().st_mode | 0o011)
+    port, procs = free_port(), []
+    log = root / "postgres.log"
 
     def as_nobody(*command: str) -> list[str]:
         return ["runuser", "-u", "nobody", "--", *command]
 
-    subprocess.run(
-        as_nobody(str(bin_dir / "initdb"), "-D", str(data), "-U", "optuna", "--auth=trust", "-E", "UTF8"),
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    log = open(root / "postgres.log", "w")  # noqa: SIM115 (kept open by the server)
-    server = subprocess.Popen(
-        as_nobody(str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                  "-k", str(root)),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    def ready() -> bool:
+        check = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        return subprocess.run(check, capture_output=True).returncode == 0
+
     try:
-
-        def ready() -> bool:
-            check = [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
-            return subprocess.run(check, capture_output=True).returncode == 0
-
-        wait_for(ready, "PostgreSQL", [root / "postgres.log"])
+        subprocess.run(
+            as_nobody(str(bin_dir / "initdb"), "-D", str(data), "-U", "optuna", "--auth=trust", "-E", "UTF8"),
+            check=True,
+            capture_output=True,
+        )
+        procs.append(
+            subprocess.Popen(
+                as_nobody(str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                          "-k", str(root)),
+                stdout=open(log, "w"),  # noqa: SIM115 (kept open by the server)
+                stderr=subprocess.STDOUT,
+            )
+        )  # fmt: skip
+        wait_for(ready, "PostgreSQL", [log])
         subprocess.run(
             [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "optuna", "studies"],
             check=True,
         )
         yield f"postgresql://optuna@127.0.0.1:{port}/studies"
     finally:
-        stop([server])
+        stop(procs)
+        shutil.rmtree(root)

@@ -217,7 +217,7 @@ def test_ddp_on_two_cpu_processes(demo_root, tmp_path, entry):
     datamodule = instantiate(compose_train(overrides, tmp_path / "unused").data)
     datamodule.setup()
     # the split of one process: both processes trained and validated on it
-    assert json.loads((run / "split.json").read_text()) == datamodule.split.to_dict()
+    assert json.loads((run / "split.json").read_text()) == json.loads(json.dumps(datamodule.split.to_dict()))
     model = load_classifier(run / summary["folds"][0]["checkpoint"])
     images, labels = map(torch.cat, zip(*datamodule.val_dataloader()))
     with torch.inference_mode():
