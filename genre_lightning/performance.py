@@ -1,4 +1,4 @@
-"""Speed settings that depend on the machine: bf16 only where the hardware runs it natively, channels_last."""
+"""Speed settings that depend on the machine: bf16 only where the hardware runs it natively."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import os
 import platform
 
-import lightning.pytorch as pl
 import torch
 
 from genre_lightning.errors import UserError
@@ -91,14 +90,3 @@ def inference_autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(
         torch.device(device).type, dtype=torch.bfloat16, enabled=inference_bf16(device, precision)
     )
-
-
-class ChannelsLast(pl.Callback):
-    """Keeps convolution weights in NHWC, the layout oneDNN (CPU) and cuDNN (tensor cores) run fastest.
-
-    The uint8 input batches need no conversion: a convolution whose weight is channels_last produces
-    channels_last output, so the layout carries through the network from the first layer.
-    """
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        pl_module.to(memory_format=torch.channels_last)
