@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from genre_lightning.errors import UserError
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.kfold import train
 from genre_lightning.training.summary import optimized_value
 
@@ -154,6 +155,22 @@ def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(
         # evaluation sees the whole width (all the clip's time)
         assert crop["transforms"] == "time_crop" and crop["eval_width"] is None and crop["eval_crops"] == 1
         assert float(ckpt["state_dict"]["temperature"]) == pytest.approx(fold["val/temperature"])
+
+
+def test_opt_in_callbacks_combine_in_one_run(tiny_cfg):
+    """callbacks=[ema,early_stopping]: the default callbacks, the weight average and early stopping."""
+    defaults = list(tiny_cfg().callbacks)
+    cfg = tiny_cfg(
+        "data.fold=0", "data.max_per_class=8", "trainer.max_epochs=4", "callbacks=[ema,early_stopping]",
+        # no epoch lowers val/loss by a million: the fold stops after its second epoch (patience 1)
+        "callbacks.early_stopping.patience=1", "+callbacks.early_stopping.min_delta=1e6",
+    )  # fmt: skip
+    assert list(cfg.callbacks) == [*defaults, "ema", "early_stopping"]
+    summary = train(cfg)
+    assert summary["folds"][0]["epochs"] == 2
+    last = torch.load(RunFolder(cfg.paths.output_dir).last(0), map_location="cpu", weights_only=False)
+    states = " ".join(last["callbacks"])
+    assert "EMAWeightAveraging" in states and "EarlyStopping" in states, states
 
 
 def test_datamodule_builds_from_config(tiny_cfg):
