@@ -26,14 +26,14 @@ MAX_ENLARGEMENT = 2
 def pick_device(name: str = "auto") -> torch.device:
     """`auto`: CUDA, else MPS, else the CPU; `gpu`: CUDA, else MPS; any other name as torch spells it
     (cuda:1...). A device this machine does not have is a UserError."""
-    kind = device_type(name)
-    if kind == "gpu":  # device_type found neither
+    kind, lowered = device_type(name), str(name).lower()
+    if kind is None and lowered == "gpu":
         raise UserError(f"device={name}: this machine has no CUDA or MPS GPU; use device=auto or cpu")
     try:
-        device = torch.device(kind)
-    except RuntimeError:
+        device = torch.device(kind if lowered in ("auto", "gpu") else lowered) if kind else None
+    except RuntimeError:  # cuda:x
         device = None
-    if device is None or device.type not in ("cpu", "cuda", "mps"):
+    if device is None:
         raise UserError(f"device={name}: unknown; use auto, cpu, gpu, cuda, cuda:<n> or mps")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise UserError(
