@@ -85,15 +85,14 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
 
 
 def read_summary(path: Path) -> tuple[dict, bool]:
-    """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
-    "complete" was recorded were written at the end, so they are; a trainer.fast_dev_run run, whose folds
-    kept no checkpoint, is not). Read as data: each fold's checkpoint a relative path inside the run
+    """A run's cv_summary.json and whether every fold has finished (a trainer.fast_dev_run run, whose folds
+    kept no checkpoint, has not). Read as data: each fold's checkpoint a relative path inside the run
     folder, or null."""
     try:
         summary = json.loads(path.read_text())
-        complete = summary.get("complete", True) if isinstance(summary, dict) else None
+        complete = summary.get("complete") if isinstance(summary, dict) else None
         if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
-            raise ValueError("no list of folds")
+            raise ValueError("no list of folds and whether they are complete")
         for fold in summary["folds"]:
             if not (isinstance(fold, dict) and isinstance(fold.get("checkpoint", False), (str, type(None)))):
                 raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
-
-log = logging.getLogger(__name__)
 
 RUN_CONFIG = "run_config.json"
 
@@ -54,13 +51,13 @@ def keep_config(run_dir: Path, cfg: DictConfig) -> None:
 def check_same_config(run_dir: Path, cfg: DictConfig) -> None:
     """Refuse to resume with ``cfg`` (the run's .hydra/config.yaml) unless it trains as the run started."""
     path = run_dir / RUN_CONFIG
-    if not path.is_file():
-        # runs from before run_config.json: their own config is all there is to go by
-        log.warning("%s: no %s (an older run): its config cannot be verified", run_dir, RUN_CONFIG)
-        return
     try:
         saved = json.loads(path.read_text())
         started, digest = saved["config"], saved["digest"]
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: not found, so the run's config cannot be verified; start a new run"
+        ) from None
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{path}: not a run config file; start a new run") from None
     if digest != _digest(started):
