@@ -2,7 +2,7 @@
 trains (data.bad_files=error) or is left out of the split (skip), instead of failing when first read.
 
 JPEGs are decoded at libjpeg's smallest DCT scale (1/8, grey), which reads every byte of the entropy-coded
-data, so a truncated file shows, for a few percent of a full decode; PNGs are verified (every chunk and
+data, so a truncated file shows, for a small share of a full decode's cost; PNGs are verified (every chunk and
 its checksum) without decoding. Results are cached per file by path, size and modification time under
 data.cache_dir, so a later run re-checks only new and changed files.
 """
