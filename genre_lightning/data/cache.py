@@ -1,8 +1,8 @@
 """The opt-in decoded-image cache (data.cache=true): every image decoded once into one memory-mapped file.
 
 Even at libjpeg's DCT scaling a large spectrogram costs far more to decode than its pixels cost to read back
-from the page cache, so the epochs and folds after the first decode no JPEG at all (README.md, Speed, has
-the measured figures).
+from the page cache, so the epochs and folds after the first decode no JPEG at all (docs/speed.md has the
+measured figures).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def build_resnet(
     which on a grey image computes what the RGB network computes on it. ``width`` is the channel count
     of the first stage (torchvision's is 64; each later stage doubles it): 32 has a quarter of the
     compute, which on small spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy
-    (README.md, Accuracy: the lighter recipe).
+    (docs/accuracy.md: the lighter recipe).
     """
     if in_channels not in (1, 3):
         raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.colormap set)")
