@@ -38,14 +38,19 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
-def device_type(accelerator) -> str:
-    """cpu, cuda or mps: where a Trainer with this `accelerator` setting runs."""
+def device_type(accelerator) -> str | None:
+    """cpu, cuda or mps: where a Trainer with this `accelerator` setting (or a torch device name, cuda:1)
+    runs; "auto" and "gpu" pick CUDA, else MPS ("auto": else the CPU). None for a name that is none of these
+    here: "gpu" on a machine without CUDA or MPS, or another kind (tpu...)."""
     name = str(accelerator).lower()
-    if name in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "cuda"
-    if name in ("auto", "gpu", "mps") and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu" if name in ("auto", "cpu") else name
+    if name in ("auto", "gpu"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu" if name == "auto" else None
+    kind = name.partition(":")[0]
+    return kind if kind in ("cpu", "cuda", "mps") else None
 
 
 def bf16_is_fast(device: str) -> bool:

@@ -27,14 +27,14 @@ MAX_ENLARGEMENT = 2
 def pick_device(name: str = "auto") -> torch.device:
     """`auto`: CUDA, else MPS, else the CPU; `gpu`: CUDA, else MPS; any other name as torch spells it
     (cuda:1...). A device this machine does not have is a UserError."""
-    kind = device_type(name)
-    if kind == "gpu":  # device_type found neither
+    kind, lowered = device_type(name), str(name).lower()
+    if kind is None and lowered == "gpu":
         raise UserError(f"device={name}: this machine has no CUDA or MPS GPU; use device=auto or cpu")
     try:
-        device = torch.device(kind)
-    except RuntimeError:
+        device = torch.device(kind if lowered in ("auto", "gpu") else lowered) if kind else None
+    except RuntimeError:  # cuda:x
         device = None
-    if device is None or device.type not in ("cpu", "cuda", "mps"):
+    if device is None:
         raise UserError(f"device={name}: unknown; use auto, cpu, gpu, cuda, cuda:<n> or mps")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise UserError(
@@ -88,15 +88,14 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
 
 
 def read_summary(path: Path) -> tuple[dict, bool]:
-    """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
-    "complete" was recorded were written at the end, so they are; a trainer.fast_dev_run run, whose folds
-    kept no checkpoint, is not). Read as data: each fold's checkpoint a relative path inside the run
+    """A run's cv_summary.json and whether every fold has finished (a trainer.fast_dev_run run, whose folds
+    kept no checkpoint, has not). Read as data: each fold's checkpoint a relative path inside the run
     folder, or null."""
     try:
         summary = json.loads(path.read_text())
-        complete = summary.get("complete", True) if isinstance(summary, dict) else None
+        complete = summary.get("complete") if isinstance(summary, dict) else None
         if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
-            raise ValueError("no list of folds")
+            raise ValueError("no list of folds and whether they are complete")
         for fold in summary["folds"]:
             if not (isinstance(fold, dict) and isinstance(fold.get("checkpoint", False), (str, type(None)))):
                 raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")

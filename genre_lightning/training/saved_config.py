@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
-from genre_lightning.run_layout import RUN_CONFIG, RunFolder
-
-log = logging.getLogger(__name__)
+from genre_lightning.run_layout import RunFolder
 
 # Keys (and everything under them) that say where files go and what is logged or shown, never what is
 # trained: a resume may differ in them. Everything else must match. data.num_workers is not here: the
@@ -53,13 +50,13 @@ def keep_config(run: RunFolder, cfg: DictConfig) -> None:
 def check_same_config(run: RunFolder, cfg: DictConfig) -> None:
     """Refuse to resume with ``cfg`` (the run's .hydra/config.yaml) unless it trains as the run started."""
     path = run.run_config
-    if not path.is_file():
-        # runs from before run_config.json: their own config is all there is to go by
-        log.warning("%s: no %s (an older run): its config cannot be verified", run.path, RUN_CONFIG)
-        return
     try:
         saved = json.loads(path.read_text())
         started, digest = saved["config"], saved["digest"]
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: not found, so the run's config cannot be verified; start a new run"
+        ) from None
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{path}: not a run config file; start a new run") from None
     if digest != _digest(started):

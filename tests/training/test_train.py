@@ -124,13 +124,13 @@ def test_config_mistakes_are_one_line_errors_before_anything_is_written(
     assert not (run / "split.json").exists()
 
 
-def test_seed_experiment_is_the_published_recipe(tmp_path):
-    cfg = compose_train(["experiment=seed"], tmp_path / "run")
+def test_published_experiment_is_the_published_recipe(tmp_path):
+    cfg = compose_train(["experiment=published"], tmp_path / "run")
     assert (cfg.data.max_per_class, cfg.data.test_fraction, cfg.data.num_folds) == (1000, 0.2, 5)
     assert (cfg.model.arch, cfg.model.weights, cfg.model.dropout) == ("resnet50", "imagenet", 0.5)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size) == (14, 32)
     assert cfg.model.optimizer.lr == 0.01 and cfg.model.optimizer.momentum == 0.9
-    # the seed's schedule, transforms and checkpoint choice, whatever the other recipes add
+    # the published project's schedule, transforms and checkpoint choice, whatever the other recipes add
     assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.scheduler_interval == "epoch"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau") and cfg.model.label_smoothing == 0
     assert cfg.data.transforms == "resized_crop"
