@@ -49,7 +49,11 @@ def train(cfg: DictConfig) -> dict:
     run = RunFolder(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
-    with claimed(run.path, resume, writer), hint_on_stop(run.path, writer), known_library_warnings():
+    with (
+        claimed(run.path, resume, writer),
+        hint_on_stop(run.path, writer),
+        known_library_warnings(cfg.trainer),
+    ):
         if writer and not resume:
             keep_config(run, cfg)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
