@@ -20,7 +20,7 @@ from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 from genre_lightning.errors import UserError, exit_on_user_error
 
-# train.py's exit status when stopped by SIGTERM or Ctrl-C (training/resume.py: hint_on_stop)
+# train.py's exit status when stopped by SIGTERM or Ctrl-C (training/interrupt.py: hint_on_stop)
 STOPPED = (143, 130)
 
 
@@ -82,6 +82,6 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
                 )
             raise UserError(
                 f"{'; '.join(lines)}; then rank and merge the jobs with "
-                f"python -m genre_lightning.training.sweeps summary|aggregate {sweep_dir}"
+                f"python -m genre_lightning.training.sweep_cli summary|aggregate {sweep_dir}"
             )
         return results

@@ -13,7 +13,7 @@ import pytest
 from cluster.services import finish, start_train
 from conftest import ROOT, TINY
 
-from genre_lightning.training import sweeps
+from genre_lightning.run_layout import SWEEP_SUMMARY_FILE
 
 pytestmark = pytest.mark.cluster
 
@@ -42,7 +42,7 @@ def layout(sweep_dir: Path) -> list[str]:
 
 def rows(sweep_dir: Path) -> list[dict]:
     """sweep_summary.csv's rows, less the folder each sweep was given (paths.log_dir)."""
-    with open(sweep_dir / sweeps.SWEEP_SUMMARY_FILE, newline="") as f:
+    with open(sweep_dir / SWEEP_SUMMARY_FILE, newline="") as f:
         return [{k: v for k, v in row.items() if k != "paths.log_dir"} for row in csv.DictReader(f)]
 
 
@@ -103,7 +103,7 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep
     assert out.strip().splitlines()[-1] == (
         f"error: job(s) ['{sweep_dir}/1'] were stopped (scancel, time limit or node failure); finish each "
         "with python train.py resume=<job folder>; then rank and merge the jobs with "
-        f"python -m genre_lightning.training.sweeps summary|aggregate {sweep_dir}"
+        f"python -m genre_lightning.training.sweep_cli summary|aggregate {sweep_dir}"
     )
     # the job said so in its own log too
     assert (
@@ -119,7 +119,7 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     for command in ("summary", "aggregate"):
         merged = subprocess.run(
-            [sys.executable, "-m", "genre_lightning.training.sweeps", command, str(sweep_dir)],
+            [sys.executable, "-m", "genre_lightning.training.sweep_cli", command, str(sweep_dir)],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert merged.returncode == 0, merged.stdout[-3000:] + merged.stderr[-3000:]
