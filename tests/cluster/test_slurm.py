@@ -128,3 +128,15 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep
         json.loads((local_sweep / "cv_summary.json").read_text()),
     )
     assert [row["job"] for row in rows(sweep_dir)] == [row["job"] for row in rows(local_sweep)]
+
+
+def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(slurm, demo_root, tmp_path):
+    # hydra/launcher=slurm asks for one GPU per trainer device; this cluster has none
+    out = finish(
+        sweep(tmp_path / "sweep", *SMALL, f"data.root={demo_root}", "hydra/launcher=slurm", env=slurm.env), 2
+    )
+    assert out.strip().splitlines()[-1] == (
+        "error: sbatch refused the jobs (Invalid generic resource (gres) specification); set hydra.launcher.* "
+        "to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, GPUs), e.g. "
+        "hydra/launcher=slurm_cpu on a partition without GPUs"
+    )
