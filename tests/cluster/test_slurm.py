@@ -136,7 +136,7 @@ def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(slurm, dem
         sweep(tmp_path / "sweep", *SMALL, f"data.root={demo_root}", "hydra/launcher=slurm", env=slurm.env), 2
     )
     assert out.strip().splitlines()[-1] == (
-        "error: sbatch refused the jobs (Invalid generic resource (gres) specification); set hydra.launcher.* "
-        "to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, GPUs), e.g. "
+        "error: sbatch refused the jobs (Invalid generic resource (gres) specification); "
+        "set hydra.launcher.* to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, GPUs), e.g. "
         "hydra/launcher=slurm_cpu on a partition without GPUs"
     )
