@@ -137,6 +137,6 @@ def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(slurm, dem
     )
     assert out.strip().splitlines()[-1] == (
         "error: sbatch refused the jobs (Invalid generic resource (gres) specification); "
-        "set hydra.launcher.* to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, GPUs), e.g. "
-        "hydra/launcher=slurm_cpu on a partition without GPUs"
+        "set hydra.launcher.* to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, "
+        "GPUs), e.g. hydra/launcher=slurm_cpu on a partition without GPUs"
     )
