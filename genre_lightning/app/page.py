@@ -48,7 +48,7 @@ def introduction(classifier: FileClassifier) -> str:
 
 
 def headline(answer: Answer, classifier: FileClassifier, uncertainty: Uncertainty) -> str:
-    """The top genre, the near-tie it is part of (if it is), and what the answer was made from."""
+    """The top genre, the near-tie it is part of (if it is), and which file the answer was made from, how."""
     p = answer.prediction
     ranked = top_k(p, classifier.ensemble.class_names, 2)
     genre, probability = ranked[0]
@@ -58,6 +58,8 @@ def headline(answer: Answer, classifier: FileClassifier, uncertainty: Uncertaint
     else:
         windows = "one window" if p.windows == 1 else f"{p.windows} windows"
         made_of = f"{windows} over {clock(p.spans[-1][1])} of audio, combined by their {classifier.aggregate}"
+    # the file's name: the page has two inputs, and an example may have been picked
+    made_of = f"{Path(p.file).name}: {made_of}"
     return f"## {genre} · {probability:.1%}\n" + (f"**{doubt}**\n\n" if doubt else "") + made_of
 
 
