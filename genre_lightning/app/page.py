@@ -54,7 +54,7 @@ def headline(answer: Answer, classifier: FileClassifier, uncertainty: Uncertaint
     genre, probability = ranked[0]
     doubt = uncertainty.line(ranked)
     if p.spans is None:
-        made_of = "a spectrogram image: one picture, so no timeline"
+        made_of = "a spectrogram image (one picture, so no timeline)"
     else:
         windows = "one window" if p.windows == 1 else f"{p.windows} windows"
         made_of = f"{windows} over {clock(p.spans[-1][1])} of audio, combined by their {classifier.aggregate}"
@@ -103,6 +103,13 @@ def blank() -> tuple:
 def cannot_use(message: str) -> tuple:
     """The outputs for a file that cannot be used: its message where the answer would be."""
     return f"## Cannot use this file\n{message}", *blank()[1:]
+
+
+def examples_row(paths: list[Path], target: gr.components.Component, label: str) -> None:
+    """A row of example files (none: no row) that fill ``target`` when clicked."""
+    if paths:
+        names = [path.name for path in paths]
+        gr.Examples([[str(path)] for path in paths], target, label=label, example_labels=names)
 
 
 def build_page(classifier: FileClassifier, examples: list[Path], uncertainty: Uncertainty) -> gr.Blocks:
@@ -161,21 +168,9 @@ def build_page(classifier: FileClassifier, examples: list[Path], uncertainty: Un
                     editable=False,
                     elem_id="song",
                 )
-                if songs:
-                    gr.Examples(
-                        [[str(path)] for path in songs],
-                        inputs=song,
-                        label="Example songs from the demo synthesiser",
-                        example_labels=[path.name for path in songs],
-                    )
+                examples_row(songs, song, "Example songs from the demo synthesiser")
                 image = gr.File(label="Or a spectrogram image", type="filepath", elem_id="image")
-                if images:
-                    gr.Examples(
-                        [[str(path)] for path in images],
-                        inputs=image,
-                        label="Example spectrograms",
-                        example_labels=[path.name for path in images],
-                    )
+                examples_row(images, image, "Example spectrograms")
             with gr.Column(scale=3):
                 top = gr.Markdown(elem_id="top-genre")
                 bars = gr.Label(label="Genre probabilities", show_heading=False, elem_id="genres")

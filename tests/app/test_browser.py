@@ -66,7 +66,7 @@ def test_a_bad_file_an_example_and_a_song_in_the_page(browser, served, tmp_path,
 
     # the next answer replaces the error
     page.get_by_text("punk.jpg", exact=True).click()  # from the examples row
-    page.get_by_text("a spectrogram image: one picture").wait_for(timeout=WAIT_MS)
+    page.get_by_text("a spectrogram image (one picture").wait_for(timeout=WAIT_MS)
     assert error.count() == 0
 
     # one file at a time: the example emptied the song input
