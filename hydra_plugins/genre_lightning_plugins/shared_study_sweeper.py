@@ -21,11 +21,26 @@ hydra-optuna-sweeper's, as it is.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 log = logging.getLogger(__name__)
+
+
+def open_storage(url: str):
+    """Optuna's storage at url. Processes started at once on a new database all create its tables, and on
+    PostgreSQL all but one fail (a type or table that another created a moment before): they connect again,
+    and find the tables made."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (IntegrityError, ProgrammingError):
+        time.sleep(1)
+        return optuna.storages.RDBStorage(url)
 
 
 class StudyFull(Exception):
@@ -72,6 +87,9 @@ class SharedStudySweeper(OptunaSweeper):
         import optuna
         from optuna.trial import TrialState
 
+        # one storage for every batch (hydra-optuna-sweeper would connect anew for each)
+        if isinstance(impl.storage, str):
+            impl.storage = open_storage(impl.storage)
         study = optuna.create_study(
             study_name=impl.study_name,
             storage=impl.storage,
