@@ -16,8 +16,15 @@ from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.cluster
 
-# 8 images per genre, one fold: a trial trains in seconds
-SMALL = [*TINY, "data.max_per_class=8", "data.fold=0"]
+# 8 images per genre, one fold: a trial trains in seconds. Ranked by the validation loss: accuracies on
+# 21 images tie too often to tell a best trial.
+SMALL = [
+    *TINY,
+    "data.max_per_class=8",
+    "data.fold=0",
+    "optimized_metric=val/loss_mean",
+    "hydra.sweeper.direction=minimize",
+]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,7 +62,7 @@ def check_study(storage: str, study: str, n_trials: int, log_dir: Path) -> list[
         summary = (
             json.loads((job / "cv_summary.json").read_text()) if (job / "cv_summary.json").exists() else None
         )
-        ran[lr] = summary and summary["metrics"]["val/acc_mean"]
+        ran[lr] = summary and summary["metrics"]["val/loss_mean"]
     assert len(ran) == len(jobs(log_dir))
     for trial in finished:
         assert ran[trial.params["model.optimizer.lr"]] == pytest.approx(trial.value)
@@ -73,11 +80,11 @@ def test_two_processes_share_one_study(storage, demo_root, tmp_path):
     assert len(sweeps) == 2 and all((sweep / "sweep_summary.csv").is_file() for sweep in sweeps)
 
     # the best trial is reported once, by the process that finished last; the other says trials were running
-    best = max(finished, key=lambda trial: trial.value)
+    best = min(finished, key=lambda trial: trial.value)
     reports = [line for out in outs for line in out.splitlines() if "best trial #" in line]
     assert len(reports) == 1 and f"best trial #{best.number}: value {best.value}" in reports[0]
     assert sum("still running elsewhere; the process that finishes last reports" in out for out in outs) == 1
-    assert OmegaConf.load(sweeps[0] / "optimization_results.yaml").best_value <= best.value
+    assert OmegaConf.load(sweeps[0] / "optimization_results.yaml").best_value >= best.value
 
 
 def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path):
