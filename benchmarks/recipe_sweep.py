@@ -32,9 +32,10 @@ from torch import nn
 
 from genre_lightning.data.augment import Mixup, SpecAugment
 from genre_lightning.data.splits import discover, make_split
+from genre_lightning.metrics import scores
 from genre_lightning.models.classifier import GenreClassifier, decay_matrices_only
 from genre_lightning.models.schedules import warmup_cosine
-from genre_lightning.training.calibration import fit_temperature, scores
+from genre_lightning.training.calibration import fit_temperature
 
 # experiment=fma_small as it was before this search (width 32, 20 epochs, no mixup); configs override it
 BASE = dict(

@@ -20,12 +20,14 @@ ALLOWED = {
     "files": set(),
     "tables": set(),
     "performance": {"errors"},
+    # scores of class probabilities and the report files made of them, for training and evaluation alike
+    "metrics": BASE,
     "audio": BASE,
     "data": BASE | {"audio"},
     "demo": BASE | {"audio"},
     "models": BASE,
-    "training": BASE | {"performance", "data", "models"},
-    "predict": BASE | {"performance", "audio", "data", "models"},
+    "training": BASE | {"performance", "metrics", "data", "models"},
+    "predict": BASE | {"performance", "metrics", "audio", "data", "models"},
     # the web page: predictions through predict, examples from the demo synthesiser
     "app": BASE | {"performance", "audio", "data", "demo", "predict"},
 }

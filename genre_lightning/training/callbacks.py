@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
-from genre_lightning.training.confusion import confusion_figure, per_class_scores
+from genre_lightning.metrics import confusion_figure, per_class_scores
 
 
 def add_figure(trainer: pl.Trainer, tag: str, figure: Figure) -> None:

@@ -3,19 +3,16 @@ then the fold ensemble (the mean of the folds' calibrated probabilities) on the 
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 
 import torch
-from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, TEST_PROBABILITIES_FILE
-from genre_lightning.files import atomic_path, write_text
+from genre_lightning.constants import TEST_PROBABILITIES_FILE
+from genre_lightning.files import atomic_path
+from genre_lightning.metrics import scores, write_report
 from genre_lightning.performance import inference_autocast
-from genre_lightning.training.calibration import checked_temperature, scores
-from genre_lightning.training.confusion import confusion_figure, per_class_scores
+from genre_lightning.training.calibration import checked_temperature
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +97,6 @@ def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]
         return None
     probabilities = torch.stack([part["probabilities"] for part in parts]).mean(dim=0)
     labels = parts[0]["labels"]
-    matrix = multiclass_confusion_matrix(probabilities, labels, len(class_names))
-    with atomic_path(run_dir / CONFUSION_FILE) as tmp:
-        confusion_figure(matrix.double(), class_names).savefig(tmp, format="png", dpi=100)
-    per_class = per_class_scores(matrix)
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["genre", "precision", "recall", "f1", "support"])
-    for i, name in enumerate(class_names):
-        row = [f"{per_class[score][i]:.4f}" for score in ("precision", "recall", "f1")]
-        writer.writerow([name, *row, int(matrix[i].sum())])
-    write_text(run_dir / PER_GENRE_FILE, table.getvalue())
-    test = {f"test/{name}": value for name, value in scores(probabilities, labels).items()}
-    return {"folds": len(parts), **test}
+    what = f"the ensemble of {len(parts)} folds on {len(labels)} test images"
+    result = write_report(run_dir, probabilities, labels, class_names, what)
+    return {"folds": len(parts), **{f"test/{name}": value for name, value in result.items()}}

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE, TEST_PROBABILITIES_FILE
+from genre_lightning.metrics import scores
 from genre_lightning.performance import cpu_has_fast_bf16
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
-from genre_lightning.training.calibration import fit_temperature, scores
+from genre_lightning.training.calibration import fit_temperature
 
 
 def overconfident(n: int = 4000, classes: int = 5, temperature: float = 2.0, seed: int = 0):
