@@ -112,7 +112,7 @@ def read_summary(path: Path) -> tuple[dict, bool]:
 
 class MeanProbabilities(nn.Module):
     """The models as one module: the mean of their calibrated probabilities, softmax(logits / temperature)
-    (what predict prints and export writes)."""
+    (what export writes, as one graph; Ensemble.probabilities computes the same mean)."""
 
     def __init__(self, models: list[nn.Module]):
         super().__init__()
@@ -198,8 +198,13 @@ class Ensemble:
         with config_part("rendering"):
             return Rendering.from_dict(settings), recorded is not None
 
-    @torch.inference_mode()
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Mean class probabilities over the models, N x classes, for a batch of uint8 images."""
+        return self.model_probabilities(images).mean(dim=0)
+
+    @torch.inference_mode()
+    def model_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Each model's calibrated class probabilities, models x N x classes, for a batch of uint8 images."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.net(images.to(self.device)).float().cpu()
+            images = images.to(self.device)
+            return torch.stack([model.probabilities(images).float().cpu() for model in self.models])

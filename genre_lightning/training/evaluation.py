@@ -97,6 +97,7 @@ def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]
         return None
     probabilities = torch.stack([part["probabilities"] for part in parts]).mean(dim=0)
     labels = parts[0]["labels"]
-    what = f"the ensemble of {len(parts)} folds on {len(labels)} test images"
+    models = f"the ensemble of {len(parts)} folds" if len(parts) > 1 else "the one fold's model"
+    what = f"{models} on {len(labels)} test images"
     result = write_report(run_dir, probabilities, labels, class_names, what)
     return {"folds": len(parts), **{f"test/{name}": value for name, value in result.items()}}

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +26,7 @@ from genre_lightning.training.callbacks import log_hparams
 from genre_lightning.training.checks import check_config
 from genre_lightning.training.evaluation import calibrate_fold, ensemble_report
 from genre_lightning.training.library_noise import known_library_warnings
+from genre_lightning.training.loggers import fold_loggers
 from genre_lightning.training.progress import ProgressBar
 from genre_lightning.training.resume import hint_on_stop
 from genre_lightning.training.run_folder import (
@@ -109,9 +110,14 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     model = build(
         "model", cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing
     )
-    version = fold_dir(run_dir, fold).name
-    loggers = [build(f"logger.{name}", c, version=version) for name, c in cfg.get("logger", {}).items()]
+    folder = fold_dir(run_dir, fold)
+    loggers = fold_loggers(cfg, folder.name)
     callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            # Lightning's default is the first logger's folder: an MLflow run's id, or with no logger one
+            # folder for every fold
+            callback.dirpath = str(folder / "checkpoints")
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses one then
     precision = supported_precision(
