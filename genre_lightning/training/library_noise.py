@@ -20,4 +20,12 @@ def known_library_warnings() -> Iterator[None]:
             category=FutureWarning,
             module=r"lightning\.pytorch\.utilities\._pytree",
         )
+        # debug=overfit (trainer.overfit_batches): Lightning says it turns the training loader's shuffling
+        # off, which is what overfitting a few batches means (configs/debug/overfit.yaml says so)
+        warnings.filterwarnings(
+            "ignore",
+            message="You requested to overfit but enabled train dataloader shuffling",
+            category=UserWarning,
+            module=r"lightning\.pytorch\.trainer\.connectors\.data_connector",
+        )
         yield
