@@ -95,14 +95,16 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
         raise UserError(f"{out_dir}: holds an evaluation already; pass a new folder (hydra.run.dir=...)")
     probabilities, kept, unreadable, doubtful = model_probabilities(ensemble, data.files, batch_size)
     shared = [ensemble.class_names.index(genre) for genre in data.genres]
-    # over the shared genres only: a genre the folder lacks can be neither right nor wrong
-    restricted = probabilities[..., shared]
-    restricted = restricted / restricted.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def restricted(p: torch.Tensor) -> torch.Tensor:
+        """Over the shared genres only: a genre the folder lacks can be neither right nor wrong."""
+        return p[..., shared] / p[..., shared].sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
     labels = torch.tensor(data.labels)[kept]
     models = len(ensemble.models)
     what = f"the ensemble of {models} folds" if models > 1 else "the model"
     what += f" on {len(labels)} images of {data.folder.name}"
-    ensemble_scores = write_report(out_dir, restricted.mean(dim=0), labels, data.genres, what)
+    ensemble_scores = write_report(out_dir, restricted(probabilities.mean(dim=0)), labels, data.genres, what)
     result = {
         "folder": str(data.folder),
         "genres": data.genres,
@@ -113,7 +115,7 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
         "ensemble": {"models": models, **ensemble_scores},
         "models": [
             {"checkpoint": str(path), **scores(model, labels)}
-            for path, model in zip(ensemble.checkpoints, restricted)
+            for path, model in zip(ensemble.checkpoints, restricted(probabilities))
         ],
     }
     write_json(out_dir / EVAL_FILE, result)
