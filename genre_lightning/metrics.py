@@ -94,7 +94,7 @@ def write_report(
     per-genre table (CSV) into ``folder``; returns the scores."""
     result = scores(probabilities, labels)
     matrix = multiclass_confusion_matrix(probabilities, labels, len(names)).double()
-    title = f"{what}\naccuracy {result['acc']:.1%}, macro F1 {result['f1']:.3f}"
+    title = f"{what[:1].upper()}{what[1:]}\naccuracy {result['acc']:.1%}, macro F1 {result['f1']:.3f}"
     with atomic_path(folder / CONFUSION_FILE) as tmp:
         confusion_figure(matrix, names, title).savefig(tmp, format="png", dpi=100)
     write_text(folder / PER_GENRE_FILE, per_genre_table(matrix, names))

@@ -34,7 +34,7 @@ def other_set(tmp_path, demo_root) -> Path:
 def test_a_run_is_scored_on_the_genres_it_shares_with_the_folder(entry, trained_run, other_set, tmp_path):
     out = tmp_path / "eval"
     result = entry(
-        "eval.py", f"ckpt={trained_run}", f"images={other_set}", f"hydra.run.dir={out}", "precision=32"
+        "eval.py", f"ckpt={trained_run}", f"images={other_set}", f"hydra.run.dir={out}", "precision='32'"
     )
     assert result.code == 0, result.err
     lines = result.out.splitlines()
