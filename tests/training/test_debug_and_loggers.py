@@ -1,4 +1,5 @@
-"""The debug= and logger= config groups: each option trains a tiny run and leaves what it promises."""
+"""The debug= and logger= config groups: each option trains a tiny run and leaves what it promises
+(debug=fdr: tests/training/test_train.py, with what predict.py says of its run)."""
 
 import csv
 import json

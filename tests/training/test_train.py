@@ -163,8 +163,9 @@ def test_datamodule_builds_from_config(tiny_cfg):
 
 
 def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry, demo_root):
-    # Lightning's smoke test: one batch of each loop, no checkpoint, no logger
-    cfg = tiny_cfg("+trainer.fast_dev_run=true", "data.fold=0")
+    # Lightning's smoke test (debug=fdr): one batch of each loop, no checkpoint, no logger
+    cfg = tiny_cfg("debug=fdr", "data.fold=0")
+    assert cfg.trainer.fast_dev_run and cfg.task_name == "debug"
     summary = train(cfg)
     [fold] = summary["folds"]
     assert fold["checkpoint"] is None and 0 <= fold["test/acc"] <= 1
