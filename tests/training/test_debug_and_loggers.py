@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.training.kfold import train
@@ -40,7 +41,10 @@ def check_logger(run: Path, logger: str) -> None:
     if tensorboard:
         events = EventAccumulator(str(run / "fold_0")).Reload()
         assert "val/acc" in events.Tags()["scalars"]
-        assert yaml.safe_load((run / "fold_0" / "hparams.yaml").read_text())["tags"] == TAGS
+        # the HPARAMS tab (TensorBoard's hparams.yaml holds the model's, written before these)
+        plugin = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hparams = HParamsPluginData.FromString(plugin).session_start_info.hparams
+        assert hparams["tags"].string_value == str(TAGS)
     if logger in ("csv", "many"):
         with open(run / "csv" / "fold_0" / "metrics.csv", newline="") as f:
             rows = list(csv.DictReader(f))
