@@ -19,7 +19,6 @@ from torchmetrics.functional.classification import (
     multiclass_f1_score,
 )
 
-from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE
 from genre_lightning.files import atomic_path, write_text
 
 # equal-width confidence bins of the expected calibration error, as in Guo et al. (2017)
@@ -88,14 +87,19 @@ def per_genre_table(matrix: torch.Tensor, names: list[str]) -> str:
 
 
 def write_report(
-    folder: Path, probabilities: torch.Tensor, labels: torch.Tensor, names: list[str], what: str
+    probabilities: torch.Tensor,
+    labels: torch.Tensor,
+    names: list[str],
+    what: str,
+    confusion_file: Path,
+    per_genre_file: Path,
 ) -> dict[str, float]:
     """Score the probabilities, and write the confusion matrix (PNG, titled ``what`` and the scores) and the
-    per-genre table (CSV) into ``folder``; returns the scores."""
+    per-genre table (CSV); returns the scores."""
     result = scores(probabilities, labels)
     matrix = multiclass_confusion_matrix(probabilities, labels, len(names)).double()
     title = f"{what[:1].upper()}{what[1:]}\naccuracy {result['acc']:.1%}, macro F1 {result['f1']:.3f}"
-    with atomic_path(folder / CONFUSION_FILE) as tmp:
+    with atomic_path(confusion_file) as tmp:
         confusion_figure(matrix, names, title).savefig(tmp, format="png", dpi=100)
-    write_text(folder / PER_GENRE_FILE, per_genre_table(matrix, names))
+    write_text(per_genre_file, per_genre_table(matrix, names))
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genre_lightning.constants import EVAL_FILE, IMAGE_EXTENSIONS
+from genre_lightning.constants import CONFUSION_FILE, EVAL_FILE, IMAGE_EXTENSIONS, PER_GENRE_FILE
 from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below, write_json
 from genre_lightning.metrics import scores, write_report
@@ -104,7 +104,14 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
     models = len(ensemble.models)
     what = f"the ensemble of {models} folds" if models > 1 else "the model"
     what += f" on {len(labels)} images of {data.folder.name}"
-    ensemble_scores = write_report(out_dir, restricted(probabilities.mean(dim=0)), labels, data.genres, what)
+    ensemble_scores = write_report(
+        restricted(probabilities.mean(dim=0)),
+        labels,
+        data.genres,
+        what,
+        out_dir / CONFUSION_FILE,
+        out_dir / PER_GENRE_FILE,
+    )
     result = {
         "folder": str(data.folder),
         "genres": data.genres,

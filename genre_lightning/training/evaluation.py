@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from genre_lightning.constants import TEST_PROBABILITIES_FILE
 from genre_lightning.files import atomic_path
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.performance import inference_autocast
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.calibration import checked_temperature
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def logits_and_labels(model, loader, bf16: bool) -> tuple[torch.Tensor, torch.Te
 def calibrate_fold(
     model,
     datamodule,
-    fold_dir: Path,
+    probabilities: Path,
     checkpoint: Path | None,
     bf16: bool,
     test: bool = True,
@@ -41,8 +41,8 @@ def calibrate_fold(
 ) -> dict:
     """Fit the temperature on the fold's validation set (checked_temperature: bounded, or 1 where it would not
     lower the calibration error, with a warning) and store it in ``checkpoint`` (if the fold kept one) and
-    the model; with ``test``, score the test set before and after, and save its calibrated probabilities in
-    ``fold_dir`` for the ensemble (files only with ``write``). Returns the fold's summary metrics.
+    the model; with ``test``, score the test set before and after, and save its calibrated probabilities as
+    ``probabilities`` for the ensemble (files only with ``write``). Returns the fold's summary metrics.
 
     ``bf16``: whether the Trainer computed in bf16; the logits are computed as it did, so the temperature
     fits the numbers validation and test reported, and a run in 32-true saves fp32 probabilities."""
@@ -74,7 +74,7 @@ def calibrate_fold(
         if write:
             files = [path for path, _ in datamodule.split.test]
             saved = {"files": files, "labels": test_labels, "probabilities": calibrated}
-            with atomic_path(fold_dir / TEST_PROBABILITIES_FILE) as tmp:
+            with atomic_path(probabilities) as tmp:
                 torch.save(saved, tmp)
     return result
 
@@ -88,10 +88,10 @@ def store_temperature(checkpoint: Path, temperature: float) -> None:
         torch.save(state, tmp)
 
 
-def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]) -> dict | None:
-    """Score the mean of the folds' calibrated test probabilities; write the confusion matrix (PNG) and
-    per-genre precision/recall/F1 (CSV) into ``run_dir``. None when no fold saved test probabilities."""
-    saved = [d / TEST_PROBABILITIES_FILE for d in fold_dirs]
+def ensemble_report(run: RunFolder, saved: list[Path], class_names: list[str]) -> dict | None:
+    """Score the mean of the folds' calibrated test probabilities (the files ``saved``, where they exist);
+    write the confusion matrix (PNG) and per-genre precision/recall/F1 (CSV) into ``run``. None when no
+    fold saved test probabilities."""
     parts = [torch.load(path, weights_only=True) for path in saved if path.is_file()]
     if not parts:
         return None
@@ -99,5 +99,5 @@ def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]
     labels = parts[0]["labels"]
     models = f"the ensemble of {len(parts)} folds" if len(parts) > 1 else "the one fold's model"
     what = f"{models} on {len(labels)} test images"
-    result = write_report(run_dir, probabilities, labels, class_names, what)
+    result = write_report(probabilities, labels, class_names, what, run.confusion_matrix, run.per_genre)
     return {"folds": len(parts), **{f"test/{name}": value for name, value in result.items()}}
