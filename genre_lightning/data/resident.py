@@ -107,6 +107,7 @@ class ResidentBatches:
         train: bool,
     ):
         device = resident.images.device
+        self.files = files
         self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
         self.rows = torch.tensor([resident.row[path] for path in files], device=device)
         self.labels = torch.tensor(labels, device=device)

@@ -50,7 +50,7 @@ def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, se
         ),
         (
             "data.transforms.eval_crops=3",
-            r"^data.transforms.eval_crops: 3 test-time crops .* set data.transforms.eval_width to a crop width",
+            r"^data.transforms.eval_crops: 3 test-time crops .* set data.transforms.eval_width to a crop",
         ),
         (
             "data.transforms.crop_width=-8",
