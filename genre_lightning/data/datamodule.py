@@ -17,7 +17,7 @@ from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import MAX_PIXELS, ImageFiles, load_image
+from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
 from genre_lightning.data.splits import Split, discover, make_split, song_of
@@ -237,7 +237,14 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.resident_choice = (str(device), keep)
         log.info("images %s: %s", "kept decoded on the device" if keep else "decoded by the loaders", why)
         if keep:
-            self.resident_set = Resident(files, self.read, prepare, device, self.num_workers)
+            # nvJPEG decodes JPEGs on a GPU in batches, unless the cache holds their pixels already
+            on_gpu = device.type == "cuda" and not self.cache
+            jpegs = functools.partial(
+                decode_jpegs, min_size=self.resize_size, device=device, max_pixels=self.max_image_pixels
+            )
+            self.resident_set = Resident(
+                files, self.read, prepare, device, self.num_workers, jpegs if on_gpu else None
+            )
         return keep
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

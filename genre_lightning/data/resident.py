@@ -32,22 +32,43 @@ log = logging.getLogger(__name__)
 
 class Resident:
     """Images decoded and prepared once: ``images`` N x C x H x W uint8 and ``sizes`` N x (height, width),
-    on ``device``; ``row[path]`` is the image's index; ``host_sizes`` the sizes as Python ints."""
+    on ``device``; ``row[path]`` is the image's index; ``host_sizes`` the sizes as Python ints.
 
-    def __init__(self, files: list[str], read: Callable, prepare: Callable, device, workers: int):
-        decode = v2.Compose([v2.PILToTensor(), prepare])
+    ``read`` (path -> RGB image) decodes on the host, in ``workers`` processes; with ``jpegs_on_device``
+    (paths -> uint8 tensors on the device: nvJPEG on a GPU) the JPEG files are decoded there instead, in
+    batches of ``chunk``."""
+
+    def __init__(
+        self,
+        files: list[str],
+        read: Callable,
+        prepare: Callable,
+        device,
+        workers: int,
+        jpegs_on_device: Callable | None = None,
+        chunk: int = 256,
+    ):
+        jpegs = [i for i, path in enumerate(files) if jpegs_on_device and _is_jpeg(path)]
+        on_host = sorted(set(range(len(files))) - set(jpegs))
+        decoded: list[torch.Tensor | None] = [None] * len(files)
+        for start in range(0, len(jpegs), chunk):
+            part = jpegs[start : start + chunk]
+            for i, image in zip(part, jpegs_on_device([files[i] for i in part])):
+                decoded[i] = prepare(image)
         # the loader as a process pool: each image decoded and prepared once, in file order
         pool = DataLoader(
-            ImageFiles(files, [0] * len(files), decode, read),
+            ImageFiles([files[i] for i in on_host], on_host, v2.Compose([v2.PILToTensor(), prepare]), read),
             batch_size=None,
-            num_workers=workers,
+            num_workers=workers if on_host else 0,
         )
-        decoded = [image for image, _ in pool]
+        for image, i in pool:
+            decoded[i] = image
         self.host_sizes = [tuple(image.shape[-2:]) for image in decoded]
         height = max(h for h, _ in self.host_sizes)
         width = max(w for _, w in self.host_sizes)
-        channels = decoded[0].shape[0]
-        self.images = torch.empty(len(files), channels, height, width, dtype=torch.uint8, device=device)
+        self.images = torch.empty(
+            len(files), decoded[0].shape[0], height, width, dtype=torch.uint8, device=device
+        )
         for i, image in enumerate(decoded):
             h, w = image.shape[-2:]
             image = image.to(device)
@@ -57,6 +78,10 @@ class Resident:
         self.sizes = torch.tensor(self.host_sizes, device=device)
         self.row = {path: i for i, path in enumerate(files)}
         self.narrowest = min(w for _, w in self.host_sizes)
+
+
+def _is_jpeg(path: str) -> bool:
+    return path.lower().endswith((".jpg", ".jpeg"))
 
 
 def available_memory(device: torch.device) -> int:
