@@ -20,15 +20,12 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from measure import machine
+from measure import machine, timing_trainer, train_config
 
 from genre_lightning.performance import supported_precision
 from genre_lightning.tables import align
 from genre_lightning.training.library_noise import known_library_warnings
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,21 +42,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def config(args, work: Path, resident: bool):
-    overrides = [
-        f"experiment={args.experiment}",
-        f"trainer={args.trainer}",
-        f"model.width={args.width}",
-        f"data.root={args.folder}",
-        "data.fold=0",
-        f"data.resident={resident}",
-        f"data.max_per_class={args.max_per_class or 'null'}",
-        f"paths.data_dir={work}",
-        f"paths.log_dir={work}/logs",
-        f"paths.output_dir={work}/run",
-        *args.overrides,
-    ]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        return compose(config_name="train", overrides=overrides)
+    return train_config(
+        [
+            f"experiment={args.experiment}",
+            f"trainer={args.trainer}",
+            f"model.width={args.width}",
+            f"data.root={args.folder}",
+            "data.fold=0",
+            f"data.resident={resident}",
+            f"data.max_per_class={args.max_per_class or 'null'}",
+            # the paths a pass reads: the cache's folder (data.cache=true) and the Trainer's root
+            f"paths.data_dir={work}",
+            f"paths.output_dir={work}/run",
+            *args.overrides,
+        ]
+    )
 
 
 class EpochTimer(pl.Callback):
@@ -82,18 +79,8 @@ def one_pass(cfg, epochs: int) -> dict:
     datamodule.use_fold(0)
     model = instantiate(cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing)
     timer = EpochTimer()
-    trainer = instantiate(
-        cfg.trainer,
-        precision=supported_precision(cfg.trainer.precision, cfg.trainer.accelerator),
-        callbacks=[instantiate(cfg.callbacks.channels_last), timer],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        max_epochs=epochs,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    precision = supported_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    trainer = timing_trainer(cfg, precision, [timer], epochs)
     # the loader made once before the fit (the resident set decoded then), timed apart from the epochs
     datamodule.trainer = trainer
     start = time.perf_counter()
