@@ -125,6 +125,14 @@ def test_a_batched_training_crop_looks_like_the_per_image_one():
         x0, y0, x1, y1 = box
         reference = TF.resized_crop(image, y0, x0, y1 - y0, x1 - x0, [32, 32], antialias=True).float()
         assert (crop - reference).abs().mean() < 1.5
+    # and on a finely textured one, shrunk 3.75x, they agree far better than a resize without antialiasing
+    y, x = np.mgrid[0:90, 0:120]
+    stripes = np.stack([np.sin(x / 2) * np.cos(y / 2.6), np.cos((x + y) / 1.6), np.sin(x / 4)]) + 1
+    image = torch.from_numpy((stripes * 127.5).round().astype(np.uint8))
+    ours = crop_resize(image[None], boxes[:1], (32, 32))[0].float()
+    reference = TF.resize(image, [32, 32], antialias=True).float()
+    aliased = TF.resize(image, [32, 32], antialias=False).float()
+    assert (ours - reference).abs().mean() < 0.6 * (aliased - reference).abs().mean()
 
 
 @pytest.mark.parametrize("family", ["resized_crop", "time_crop"])
