@@ -135,6 +135,30 @@ def test_a_batched_training_crop_looks_like_the_per_image_one():
     assert (ours - reference).abs().mean() < 0.6 * (aliased - reference).abs().mean()
 
 
+def test_batched_time_crops_are_slices_of_time_and_narrow_images_stretch_as_time_crop_does():
+    # pixel value = column (time): a crop of the prepared image is a run of consecutive values
+    ramp = Image.fromarray(np.tile(np.arange(80, dtype=np.uint8), (32, 1))).convert("RGB")
+    narrow = picture(16, 32)  # narrower than the crop: TimeCrop stretches it to 24 columns
+    preset = presets.build({"transforms": "time_crop", **SETTINGS}, train=True)
+    # sliced from the set (every image as wide as the crop or wider), or resampled (one narrower)
+    for last in (ramp, narrow):
+        loader = batches([ramp] * 9 + [last], preset, train=True, batch_size=10)
+        torch.manual_seed(4)
+        starts = set()
+        for _ in range(30):
+            [(images, labels)] = list(loader)
+            for image, label in zip(images, labels):
+                if label == 9 and last is narrow:
+                    assert (image.float() - preset(narrow).float()).abs().max() <= 1
+                    continue
+                start = int(image[0, 0, 0])
+                assert torch.equal(
+                    image, torch.arange(start, start + 24, dtype=torch.uint8).expand(3, 32, 24)
+                )
+                starts.add(start)
+        assert min(starts) == 0 and max(starts) == 80 - 24 and len(starts) > 45, "starts over all the room"
+
+
 @pytest.mark.parametrize("family", ["resized_crop", "time_crop"])
 def test_resident_training_batches_are_each_epoch_a_new_order_of_every_image(family):
     # image i is filled with the value i: whatever the crop, a batch says which images it holds
