@@ -94,10 +94,12 @@ def one_pass(cfg, epochs: int) -> dict:
 def main(argv=None) -> None:
     args = parse_args(argv)
     passes: dict[bool, list[dict]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory() as work, known_library_warnings():
+    with tempfile.TemporaryDirectory() as work:
         for _ in range(args.repeat):
             for resident in (False, True):
-                passes[resident].append(one_pass(config(args, Path(work), resident), args.epochs))
+                cfg = config(args, Path(work), resident)
+                with known_library_warnings(cfg.trainer):
+                    passes[resident].append(one_pass(cfg, args.epochs))
     best = {path: min(t for p in runs for t in p["epochs"]) for path, runs in passes.items()}
     images = passes[True][0]["images"]
     rows = [["path", "decode once s", "best epoch s", "img/s"]]
