@@ -16,19 +16,21 @@ from omegaconf import DictConfig, OmegaConf
 from genre_lightning.app.classify import FileClassifier
 from genre_lightning.app.examples import make_examples
 from genre_lightning.app.page import build_page, launch
-from genre_lightning.errors import exit_on_user_error
+from genre_lightning.errors import build, exit_on_user_error
 from genre_lightning.predict.inference import load_ensemble, song_rendering
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="app")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
+    uncertainty = build("uncertain", cfg.uncertain)
     ensemble = load_ensemble(cfg)
     rendering = song_rendering(ensemble, OmegaConf.to_container(cfg.rendering))
     classifier = FileClassifier(ensemble, rendering, cfg.batch_size, cfg.aggregate, cfg.max_seconds)
     with tempfile.TemporaryDirectory(prefix="genre-lightning-examples-") as folder:
         examples = make_examples(folder, rendering) if cfg.examples else []
-        launch(build_page(classifier, examples), cfg.host, cfg.port, cfg.share, cfg.max_upload_mb, [folder])
+        page = build_page(classifier, examples, uncertainty)
+        launch(page, cfg.host, cfg.port, cfg.share, cfg.max_upload_mb, [folder])
 
 
 if __name__ == "__main__":

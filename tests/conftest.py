@@ -17,7 +17,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
 
 from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.demo.dataset import make_demo_dataset
@@ -194,6 +195,7 @@ APP_MAX_UPLOAD_MB = 1
 class Served:
     url: str
     classifier: object  # genre_lightning.app.classify.FileClassifier
+    uncertainty: object  # genre_lightning.app.uncertainty.Uncertainty, as configs/app.yaml sets it
 
 
 @pytest.fixture(scope="session")
@@ -207,9 +209,10 @@ def served(trained_run, tmp_path_factory):
 
     ensemble = Ensemble(find_checkpoints(trained_run, trained_run.parent))
     classifier = FileClassifier(ensemble, song_rendering(ensemble), max_seconds=APP_MAX_SECONDS)
+    uncertainty = instantiate(OmegaConf.load(CONFIGS / "app.yaml").uncertain)
     folder = tmp_path_factory.mktemp("examples")
-    page = build_page(classifier, make_examples(folder, classifier.rendering))
+    page = build_page(classifier, make_examples(folder, classifier.rendering), uncertainty)
     # port=None: the first free one from 7860, so parallel sessions on one machine do not collide
     url = launch(page, port=None, max_upload_mb=APP_MAX_UPLOAD_MB, allowed_paths=[folder], block=False)
-    yield Served(url, classifier)
+    yield Served(url, classifier, uncertainty)
     page.close()

@@ -1,5 +1,5 @@
-"""The page's pictures: genre probabilities as bars, the genre through a song as a stacked timeline, and the
-model's input images as one sheet.
+"""The page's pictures: the genre through a song as a stacked timeline, and the model's input images as one
+sheet.
 
 Figures are made with matplotlib's object API (no pyplot): nothing global to close or leak in a server.
 """
@@ -24,23 +24,9 @@ SHEET_GAP = 2
 
 
 def genre_colors(count: int) -> list:
-    """One colour per genre, the same in every chart of the page."""
+    """One colour per genre, in the model's order."""
     palette = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
     return [palette(i % palette.N) for i in range(count)]
-
-
-def probability_bars(class_names: list[str], probabilities: list[float]) -> Figure:
-    """Horizontal bars, one per genre in the model's order, labelled with their percentage."""
-    fig = Figure(figsize=(6, 0.4 * len(class_names) + 0.7), layout="constrained")
-    ax = fig.subplots()
-    ax.barh(class_names, probabilities, color=genre_colors(len(class_names)))
-    ax.invert_yaxis()  # first genre on top
-    for row, q in enumerate(probabilities):
-        ax.text(q + 0.01, row, f"{q:.1%}", va="center")
-    ax.set_xlim(0, 1.12)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig
 
 
 def timeline_chart(

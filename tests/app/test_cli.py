@@ -20,6 +20,7 @@ def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, tmp_path, take
         "checkpoint not found": [f"ckpt={tmp_path / 'missing.ckpt'}"],
         "max_seconds=0: must be positive": [f"ckpt={trained_run}", "max_seconds=0"],
         "aggregate=median: unknown": [f"ckpt={trained_run}", "aggregate=median"],
+        "uncertain.min_margin=2: must be between 0 and 1": [f"ckpt={trained_run}", "uncertain.min_margin=2"],
         f"cannot serve on 127.0.0.1:{taken_port} (the port is taken": [
             f"ckpt={trained_run}",
             f"port={taken_port}",
