@@ -74,7 +74,7 @@ class GenreClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W; for N x crops x 3 x H x W
-        (test-time augmentation, data.eval_crops) the mean of each image's crops' logits."""
+        (test-time augmentation, data.transforms.eval_crops) the mean of each image's crops' logits."""
         if images.ndim == 5:
             n, crops = images.shape[:2]
             return self(images.flatten(0, 1)).view(n, crops, -1).mean(dim=1)

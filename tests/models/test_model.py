@@ -81,6 +81,7 @@ class LearningRates(Callback):
 
 def test_scheduler_halves_the_lr_when_the_validation_loss_stops_improving(tiny_cfg):
     datamodule = instantiate(tiny_cfg().data)
+    datamodule.setup()  # the genres are known once the images are split
     model = GenreClassifier(
         datamodule.class_names,
         arch="resnet18",

@@ -156,8 +156,8 @@ def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_
         cfg = OmegaConf.load(sweep / row["job"] / ".hydra" / "config.yaml")
         assert cfg.model.optimizer.lr == pytest.approx(trial.params["model.optimizer.lr"])
         assert 0.0005 <= cfg.model.optimizer.lr <= 0.1 and 0.0 <= cfg.model.dropout <= 0.7
-        # the sampled value is the one the job ran with (the train preset takes data.crop_scale)
-        assert cfg.data.crop_scale == float(row["data.crop_scale"])
+        # the sampled value is the one the job ran with (the train preset takes data.transforms.crop_scale)
+        assert cfg.data.transforms.crop_scale == float(row["data.transforms.crop_scale"])
 
         # TensorBoard's HPARAMS tab: the trial's sampled settings beside its final metrics
         events = EventAccumulator(str(sweep / row["job"] / "fold_0")).Reload()
