@@ -1,19 +1,9 @@
-"""Confusion matrices: per-class precision, recall and F1, and the matrix as a figure."""
+"""A confusion matrix as a figure (its per-class scores: genre_lightning/models/metrics.py)."""
 
 from __future__ import annotations
 
 import torch
 from matplotlib.figure import Figure
-
-
-def per_class_scores(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Precision, recall and F1 of each class from a confusion matrix (rows: true, columns: predicted)."""
-    matrix = matrix.double()
-    hits = matrix.diag()
-    precision = hits / matrix.sum(dim=0).clamp(min=1)
-    recall = hits / matrix.sum(dim=1).clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def confusion_figure(matrix: torch.Tensor, names: list[str]) -> Figure:

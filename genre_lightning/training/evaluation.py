@@ -13,9 +13,10 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, TEST_PROBABILITIES_FILE
 from genre_lightning.files import atomic_path, write_text
+from genre_lightning.models.metrics import per_class_scores
 from genre_lightning.performance import inference_autocast
 from genre_lightning.training.calibration import checked_temperature, scores
-from genre_lightning.training.confusion import confusion_figure, per_class_scores
+from genre_lightning.training.confusion import confusion_figure
 
 log = logging.getLogger(__name__)
 

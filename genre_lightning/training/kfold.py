@@ -39,6 +39,7 @@ from genre_lightning.training.run_folder import (
 )
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import format_summary, summarize
+from genre_lightning.training.tensorboard import log_cross_validation
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def train(cfg: DictConfig) -> dict:
                     # the fold ensemble on the test set, from the folds' saved calibrated probabilities
                     dirs = [fold_dir(run_dir, result["fold"]) for result in results]
                     summary["ensemble"] = ensemble_report(run_dir, dirs, datamodule.class_names)
+                    log_cross_validation(run_dir, summary, cfg.get("hparams"))
                 write_json(run_dir / SUMMARY_FILE, summary)
     log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_summary(summary))
     return summary

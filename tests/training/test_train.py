@@ -21,7 +21,7 @@ def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
     assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"] == "resized_crop"
     events = EventAccumulator(f"{run}/fold_1").Reload()
-    assert {"train/loss_epoch", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
     # the kept checkpoint is the epoch with the lowest validation loss; validating it again gives that loss
     # (one value per epoch, then the one of that validation)
     *per_epoch, again = [event.value for event in events.Scalars("val/loss")]
