@@ -66,7 +66,8 @@ class DeviceData(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if self.watching and on_device:
             index = tree_flatten(args[1:])[0] if name == "__getitem__" else []
-            if name in HOST_READS or any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index):
+            masks = any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in index)
+            if name in HOST_READS or masks:
                 caller = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename][-1]
                 self.reads.append((name, f"{caller.filename}:{caller.lineno}"))
         out = func(*args, **kwargs)
