@@ -178,3 +178,16 @@ def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry
     # nor is it the latest finished run
     result = entry("predict.py", "ckpt=latest", f"image={image}", f"runs_dir={Path(run).parent}")
     assert result.code == 2 and "no finished training run" in result.err, result.err
+
+
+def test_recipe_search_sweeps_keys_the_fma_small_config_has(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(["experiment=fma_small", "hparams_search=fma_small_recipe"], tmp_path / "run")
+    assert cfg.data.resident is True and cfg.hydra.mode.name == "MULTIRUN"
+    params = cfg.hydra.sweeper.params
+    assert "data.batch_augment.1.alpha" in params
+    # every swept key names a value of the composed run (a typo would add a key train.py never reads)
+    missing = [key for key in params if OmegaConf.select(cfg, key, default="<none>") == "<none>"]
+    assert missing == []
+    assert cfg.data.batch_augment[1]._target_.endswith("Mixup")
