@@ -51,7 +51,8 @@ class ColormapToMagnitude(nn.Module):
         # this runs per image at full decode size
         cells = image.int() >> _SHIFT
         index = (cells[0] << 2 * (8 - _SHIFT)) | (cells[1] << (8 - _SHIFT)) | cells[2]
-        return _lookup(self.cmap)[index].unsqueeze(0)
+        # the table follows the image to its device (prediction decodes and transforms on a GPU)
+        return _lookup(self.cmap).to(image.device)[index].unsqueeze(0)
 
     def extra_repr(self) -> str:
         return f"cmap={self.cmap}"
