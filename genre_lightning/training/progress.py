@@ -69,12 +69,12 @@ class ProgressBar(TQDMProgressBar):
         total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
         self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}{total}")
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         now = time.monotonic()
-        last = self.train_progress_bar.n + 1 >= (self.total_train_batches or float("inf"))
+        last = batch_idx + 1 >= (self.total_train_batches or float("inf"))
         if last or now - self._drawn >= self.refresh_seconds:
             self._drawn = now
-            super().on_train_batch_end(trainer, pl_module, *args)
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def init_validation_tqdm(self):
         # the validation and test runs after a fold's training: gone when done, the fold's line reports them
