@@ -2,7 +2,7 @@
 
     python predict.py ckpt=latest image=song.jpg                 # newest finished run, folds ensembled
     python predict.py ckpt=logs/train/runs/<run> audio=music/ top_k=3 output=preds.csv
-    python predict.py ckpt=latest audio=song.mp3 windows=true aggregate=vote output=song.json
+    python predict.py ckpt=latest audio=song.mp3 per_window=true aggregate=vote output=song.json
     python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
     python predict.py ckpt=latest export=model.onnx
 
@@ -55,7 +55,7 @@ def main(cfg: DictConfig) -> None:
     predictions = predict_files(
         ensemble, files, file_loader(ensemble, rendering), cfg.batch_size, cfg.aggregate
     )
-    print(format_predictions(predictions, ensemble.class_names, cfg.top_k, cfg.windows))
+    print(format_predictions(predictions, ensemble.class_names, cfg.top_k, cfg.per_window))
     for line in format_warnings(predictions):
         print(line, file=sys.stderr)
     if cfg.output:
@@ -65,7 +65,7 @@ def main(cfg: DictConfig) -> None:
             ensemble.class_names,
             cfg.top_k,
             ensemble.checkpoints,
-            cfg.windows,
+            cfg.per_window,
             cfg.aggregate,
         )
         print("wrote", written)

@@ -1,7 +1,7 @@
 """Train a recipe on a folder of genre spectrograms and print its accuracy as a markdown table.
 
     python benchmarks/accuracy.py --folder ../shared/fma_small_dev                     # experiment=fma_small
-    python benchmarks/accuracy.py --folder data/spectrograms --experiment seed trainer=gpu
+    python benchmarks/accuracy.py --folder data/spectrograms --experiment published trainer=gpu
     python benchmarks/accuracy.py --folder ../shared/fma_small_dev data.fold=0 trainer.max_epochs=5
 
 Runs `python train.py experiment=<experiment> data.root=<folder> [overrides]` into a new run folder
@@ -27,41 +27,52 @@ import torch
 from measure import machine
 
 from genre_lightning.constants import PER_GENRE_FILE, SUMMARY_FILE
+from genre_lightning.tables import align
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def table(summary: dict) -> str:
-    header = "| fold | test acc | test macro-F1 | test ECE (raw) | test ECE (calibrated) | temperature |"
-    rows = [header, "|---|---:|---:|---:|---:|---:|"]
+    rows = [["fold", "test acc", "test macro-F1", "test ECE (raw)", "test ECE (calibrated)", "temperature"]]
     for f in summary["folds"]:
         rows.append(
-            f"| {f['fold']} | {f['test/acc']:.3f} | {f['test/f1']:.3f} | {f['test/ece']:.3f} "
-            f"| {f['test/ece_calibrated']:.3f} | {f['val/temperature']:.2f} |"
+            [str(f["fold"])]
+            + [f"{f[key]:.3f}" for key in ("test/acc", "test/f1", "test/ece", "test/ece_calibrated")]
+            + [f"{f['val/temperature']:.2f}"]
         )
     m = summary["metrics"]
     rows.append(
-        f"| mean ± std | {m['test/acc_mean']:.3f} ± {m['test/acc_std']:.3f} "
-        f"| {m['test/f1_mean']:.3f} ± {m['test/f1_std']:.3f} "
-        f"| {m['test/ece_mean']:.3f} | {m['test/ece_calibrated_mean']:.3f} | |"
+        [
+            "mean ± std",
+            f"{m['test/acc_mean']:.3f} ± {m['test/acc_std']:.3f}",
+            f"{m['test/f1_mean']:.3f} ± {m['test/f1_std']:.3f}",
+            f"{m['test/ece_mean']:.3f}",
+            f"{m['test/ece_calibrated_mean']:.3f}",
+            "",
+        ]
     )
     e = summary.get("ensemble")
     if e and e["folds"] > 1:
-        cells = f"{e['test/acc']:.3f} | {e['test/f1']:.3f} | | {e['test/ece']:.3f}"
-        rows.append(f"| ensemble of {e['folds']} | {cells} | |")
-    return "\n".join(rows)
+        rows.append(
+            [
+                f"ensemble of {e['folds']}",
+                f"{e['test/acc']:.3f}",
+                f"{e['test/f1']:.3f}",
+                "",
+                f"{e['test/ece']:.3f}",
+                "",
+            ]
+        )
+    return align(rows, left=1, markdown=True)
 
 
 def genre_table(run_dir: Path) -> str:
     with open(run_dir / PER_GENRE_FILE, newline="") as f:
-        rows = list(csv.DictReader(f))
-    lines = ["| genre | precision | recall | F1 | test images |", "|---|---:|---:|---:|---:|"]
-    lines += [
-        f"| {r['genre']} | {float(r['precision']):.3f} | {float(r['recall']):.3f} "
-        f"| {float(r['f1']):.3f} | {r['support']} |"
-        for r in rows
-    ]
-    return "\n".join(lines)
+        rows = [
+            [r["genre"], *(f"{float(r[key]):.3f}" for key in ("precision", "recall", "f1")), r["support"]]
+            for r in csv.DictReader(f)
+        ]
+    return align([["genre", "precision", "recall", "F1", "test images"], *rows], left=1, markdown=True)
 
 
 def main(argv=None) -> None:

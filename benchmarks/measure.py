@@ -1,4 +1,4 @@
-"""Measuring a pass: wall and CPU seconds, peak memory, and the markdown rows the benchmarks print."""
+"""Measuring a pass: wall and CPU seconds, peak memory, and the cells of speed.py's table."""
 
 from __future__ import annotations
 
@@ -106,27 +106,25 @@ def memory(result: dict) -> str:
     return f"{result['rss_mb']:.0f}{cuda}"
 
 
+# the first four columns name the comparison, the rest are numbers
 HEADER = [
-    (
-        "| measurement | baseline | img/s | img/CPU-s | ours | img/s | img/CPU-s | ratio | CPU ratio "
-        "| target | peak MB (baseline, ours) |"
-    ),
-    "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |",
-]
+    "measurement", "baseline", "ours", "target", "baseline img/s", "baseline img/CPU-s", "ours img/s",
+    "ours img/CPU-s", "ratio", "CPU ratio", "peak MB (baseline, ours)",
+]  # fmt: skip
 
 
-def row(what: str, base_name: str, base: dict, ours_name: str, ours: dict, target: str = "") -> str:
-    cells = [
+def row(what: str, base_name: str, base: dict, ours_name: str, ours: dict, target: str = "") -> list[str]:
+    """The cells of one comparison, in HEADER's order."""
+    return [
         what,
         base_name,
+        ours_name,
+        target,
         f"{rate(base):.1f}",
         f"{cpu_rate(base):.1f}",
-        ours_name,
         f"{rate(ours):.1f}",
         f"{cpu_rate(ours):.1f}",
         f"{rate(ours) / rate(base):.2f}x",
         f"{cpu_rate(ours) / cpu_rate(base):.2f}x",
-        target,
         f"{memory(base)}, {memory(ours)}",
     ]
-    return "| " + " | ".join(cells) + " |"

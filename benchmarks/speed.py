@@ -1,13 +1,15 @@
-"""The seed project's pipeline against ours, side by side in one run on the same files and network.
+"""The published project's pipeline against ours, side by side in one run on the same files and network.
 
     python benchmarks/speed.py                              # 64 generated 1984x1478 JPEGs, resnet50 at 224 px
     python benchmarks/speed.py --folder data/spectrograms --images 256
     python benchmarks/speed.py --device cuda --images 2048 --epochs 3 --batch-size 128 --workers 16
 
-seed: PIL decodes the full 1984x1478 JPEG, then Resize(256) + CenterCrop(224) + ToTensor + Normalize in
-      the loader workers; fp32 network in a plain PyTorch loop.
-ours: the train config (trainer=cpu or trainer=gpu): JPEGs decoded at 1/4 scale, uint8 batches, optional
-      decoded cache, bf16 autocast where the hardware has it, channels_last, trained by Lightning.
+published: PIL decodes the full 1984x1478 JPEG, then Resize(256) + CenterCrop(224) + ToTensor + Normalize
+           in the loader workers; fp32 network in a plain PyTorch loop.
+ours:      the train config (trainer=cpu or trainer=gpu): JPEGs decoded at 1/4 scale, uint8 batches,
+           optional decoded cache, bf16 autocast where the hardware has it, channels_last, trained by
+           Lightning; under --compile the network is compiled in our plain loops too, as Trainer.fit
+           compiles it.
 
 Figures are images per second of wall time (img/s) and of CPU time summed over the process and its
 loader workers (img/CPU-s, which other programs on the machine disturb less); training passes are the
@@ -34,7 +36,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from measure import HEADER, FitTimer, best, machine, measured, rate, row
 from PIL import Image
-from seed_pipeline import resize_size, seed_loader, seed_read, seed_transform
+from published_pipeline import published_loader, published_read, published_transform, resize_size
 from torch.utils.data import DataLoader
 
 from genre_lightning.audio.spectrogram import SpectrogramSpec, render
@@ -42,6 +44,7 @@ from genre_lightning.data.splits import discover
 from genre_lightning.demo.synth import GENRES, synthesize
 from genre_lightning.models.resnet import build_resnet
 from genre_lightning.performance import inference_autocast, supported_precision
+from genre_lightning.tables import align
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -236,16 +239,20 @@ class Setup:
     def items(self) -> list[tuple[str, int]]:
         return list(zip(self.files, self.labels))
 
-    def module(self):
+    def module(self, fit: bool = False):
+        """Our network as train.py builds it, channels_last. ``fit``: also set up as Trainer.fit sets it up
+        (compiled under --compile), for the plain loops that stand in for a fit; Lightning does that itself,
+        and prediction runs the network uncompiled."""
         module = instantiate(
             self.cfg.model, class_names=self.ours.class_names, preprocessing=self.ours.preprocessing
         )
-        module.configure_model()
+        if fit:
+            module.setup("fit")
         return module.to(memory_format=torch.channels_last)
 
-    def seed_loader(self, train: bool) -> DataLoader:
+    def published_loader(self, train: bool) -> DataLoader:
         a = self.args
-        return seed_loader(
+        return published_loader(
             self.files, self.labels, a.image_size, a.batch_size, a.workers, train, self.device.type == "cuda"
         )
 
@@ -268,10 +275,10 @@ def prepare(args, folder: Path, work: Path) -> tuple[Setup, dict]:
 
 
 def measure_decoding(s: Setup) -> dict:
-    """Decoding and eval transforms in one process (a sample: the seed's takes ~30 ms an image)."""
+    """Decoding and eval transforms in one process, on a sample of the files (the full decode is slow)."""
     sample = s.files[:256]
     return {
-        "seed": decode_pass(sample, seed_read, seed_transform(s.args.image_size)),
+        "published": decode_pass(sample, published_read, published_transform(s.args.image_size)),
         "ours": decode_pass(sample, s.ours.read, s.ours.eval_transform),
         "cached": decode_pass(sample, s.cached.read, s.cached.eval_transform),
     }
@@ -280,26 +287,26 @@ def measure_decoding(s: Setup) -> dict:
 def measure_loaders(s: Setup) -> dict:
     """The train loaders alone (train transforms, workers)."""
     return {
-        "seed": loader_pass(s.seed_loader(train=True)),
+        "published": loader_pass(s.published_loader(train=True)),
         "ours": loader_pass(s.ours.loader(s.items, train=True)),
         "cached": loader_pass(s.cached.loader(s.items, train=True)),
     }
 
 
 def measure_training(s: Setup) -> dict:
-    """Training epochs: the seed's loop, ours by hand and in Lightning, from the cache, and from pre-loaded
-    batches."""
+    """Training epochs: the published loop, ours by hand and in Lightning, from the cache, and from
+    pre-loaded batches."""
     args, device, optimizer = s.args, s.device, s.cfg.model.optimizer
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = bool(s.cfg.trainer.get("benchmark"))
     classes = s.ours.class_names
-    ours_loader, cached_loader, seed_train = (
+    ours_loader, cached_loader, published_train = (
         s.ours.loader(s.items, True),
         s.cached.loader(s.items, True),
-        s.seed_loader(True),
+        s.published_loader(True),
     )
     example = next(iter(ours_loader))[0].to(device)
-    warm_up(s.module(), device, s.amp, example, optimizer)
+    warm_up(s.module(fit=True), device, s.amp, example, optimizer)
     warm_up(
         build_resnet(args.arch, len(classes), 0.5, weights=None),
         device,
@@ -309,27 +316,33 @@ def measure_training(s: Setup) -> dict:
     )
     print("training...", flush=True)
     preloaded = [(x.to(device), y.to(device)) for x, y in ours_loader]
-    runs = {name: [] for name in ("seed", "plain", "lightning", "cached", "preloaded")}
+    runs = {name: [] for name in ("published", "plain", "lightning", "cached", "preloaded")}
     for _ in range(args.repeat):
-        seed_model = build_resnet(args.arch, len(classes), 0.5, weights=None)
-        runs["seed"].append(plain_training(seed_model, seed_train, device, None, optimizer, args.epochs))
-        runs["plain"].append(plain_training(s.module(), ours_loader, device, s.amp, optimizer, args.epochs))
+        published = build_resnet(args.arch, len(classes), 0.5, weights=None)
+        runs["published"].append(
+            plain_training(published, published_train, device, None, optimizer, args.epochs)
+        )
+        runs["plain"].append(
+            plain_training(s.module(fit=True), ours_loader, device, s.amp, optimizer, args.epochs)
+        )
         runs["lightning"].append(
             lightning_training(s.cfg, s.module(), ours_loader, device, s.precision, args.epochs)
         )
         runs["cached"].append(
             lightning_training(s.cached_cfg, s.module(), cached_loader, device, s.precision, args.epochs)
         )
-        runs["preloaded"].append(plain_training(s.module(), preloaded, device, s.amp, optimizer, args.epochs))
+        runs["preloaded"].append(
+            plain_training(s.module(fit=True), preloaded, device, s.amp, optimizer, args.epochs)
+        )
     return {name: best(results) for name, results in runs.items()}
 
 
 def measure_inference(s: Setup) -> dict:
-    """Batch inference over every image: the seed's fp32 full-decode pipeline against predict.py's
+    """Batch inference over every image: the published fp32 full-decode pipeline against predict.py's
     settings."""
-    seed_model = build_resnet(s.args.arch, len(s.ours.class_names), 0.5, weights=None)
+    published = build_resnet(s.args.arch, len(s.ours.class_names), 0.5, weights=None)
     return {
-        "seed": inference(seed_model, s.seed_loader(train=False), s.device, fast=False),
+        "published": inference(published, s.published_loader(train=False), s.device, fast=False),
         "ours": inference(s.module(), s.ours.loader(s.items, train=False), s.device, fast=True),
     }
 
@@ -349,79 +362,33 @@ def describe(s: Setup, folder: Path) -> None:
     )
 
 
-def report(s: Setup, build: dict, decode: dict, load: dict, train: dict, infer: dict) -> None:
+def comparisons(s: Setup, decode: dict, load: dict, train: dict, infer: dict) -> list[tuple]:
+    """The table's rows: what is measured, the baseline and its result, ours and its result, the target."""
     workers = s.args.workers
+    loader_pass = f"train loader pass ({workers} workers)"
+    return [
+        ("decode + eval transforms (1 worker)", "published: full decode", decode["published"],
+         "ours: DCT-scaled decode", decode["ours"], ">= 5x"),
+        ("decode + eval transforms (1 worker)", "published: full decode", decode["published"],
+         "ours: from the cache", decode["cached"], ""),
+        (loader_pass, "ours: decoding", load["ours"], "ours: cached", load["cached"], ">= 3x"),
+        (loader_pass, "published", load["published"], "ours: decoding", load["ours"], ""),
+        ("training epoch", "published: fp32 plain loop", train["published"], "ours: Lightning",
+         train["lightning"], ">= 2x"),
+        ("training epoch, same settings", "ours: plain loop", train["plain"], "ours: Lightning",
+         train["lightning"], "overhead <= 5%"),
+        ("training epoch", "ours: Lightning", train["lightning"], "ours: Lightning, cached",
+         train["cached"], ""),
+        ("training epoch, plain loop", "ours: pre-loaded batches", train["preloaded"],
+         "ours: from the loader", train["plain"], ""),
+        ("batch inference", "published: fp32, full decode", infer["published"], "ours", infer["ours"], ""),
+    ]  # fmt: skip
+
+
+def report(s: Setup, build: dict, decode: dict, load: dict, train: dict, infer: dict) -> None:
+    rows = [row(*comparison) for comparison in comparisons(s, decode, load, train, infer)]
     print()
-    print(*HEADER, sep="\n")
-    print(
-        row(
-            "decode + eval transforms (1 worker)",
-            "seed: full decode",
-            decode["seed"],
-            "ours: DCT-scaled decode",
-            decode["ours"],
-            ">= 5x",
-        )
-    )
-    print(
-        row(
-            "decode + eval transforms (1 worker)",
-            "seed: full decode",
-            decode["seed"],
-            "ours: from the cache",
-            decode["cached"],
-        )
-    )
-    print(
-        row(
-            f"train loader pass ({workers} workers)",
-            "ours: decoding",
-            load["ours"],
-            "ours: cached",
-            load["cached"],
-            ">= 3x",
-        )
-    )
-    print(row(f"train loader pass ({workers} workers)", "seed", load["seed"], "ours: decoding", load["ours"]))
-    print(
-        row(
-            "training epoch",
-            "seed: fp32 plain loop",
-            train["seed"],
-            "ours: Lightning",
-            train["lightning"],
-            ">= 2x",
-        )
-    )
-    print(
-        row(
-            "training epoch, same settings",
-            "ours: plain loop",
-            train["plain"],
-            "ours: Lightning",
-            train["lightning"],
-            "overhead <= 5%",
-        )
-    )
-    print(
-        row(
-            "training epoch",
-            "ours: Lightning",
-            train["lightning"],
-            "ours: Lightning, cached",
-            train["cached"],
-        )
-    )
-    print(
-        row(
-            "training epoch, plain loop",
-            "ours: pre-loaded batches",
-            train["preloaded"],
-            "ours: from the loader",
-            train["plain"],
-        )
-    )
-    print(row("batch inference", "seed: fp32, full decode", infer["seed"], "ours", infer["ours"]))
+    print(align([HEADER, *rows], left=4, markdown=True))
     print()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(
@@ -435,7 +402,7 @@ def report(s: Setup, build: dict, decode: dict, load: dict, train: dict, infer: 
     )
     print(
         f"cache: {s.cached.read.nbytes / len(s.files) / 1024:.0f} KB per image, "
-        f"built at {rate(build):.1f} img/s ({workers} workers)"
+        f"built at {rate(build):.1f} img/s ({s.args.workers} workers)"
     )
 
 

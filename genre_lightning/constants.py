@@ -1,4 +1,4 @@
-"""Names shared across layers: file extensions, run-folder files and dataset markers.
+"""Names shared across layers: file extensions, run-folder files, dataset markers and ImageNet's statistics.
 
 A leaf module (it imports nothing of the package), so that any layer can name these files without
 importing the layer that writes them.
@@ -30,3 +30,8 @@ RENDER_LOG = "rendered.jsonl"
 BUILD_LOCK = "build.lock"
 # in the synthetic demo set: the generator's settings
 DEMO_MARKER = "demo_dataset.json"
+
+# the per-channel RGB mean and standard deviation (of [0, 1] pixels) that torchvision's ImageNet weights were
+# trained to take
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -1,4 +1,4 @@
-"""Speed settings that depend on the machine: bf16 only where the hardware runs it natively, channels_last."""
+"""Speed settings that depend on the machine: bf16 only where the hardware runs it natively."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import os
 import platform
 
-import lightning.pytorch as pl
 import torch
 
 from genre_lightning.errors import UserError
@@ -39,14 +38,19 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
-def device_type(accelerator) -> str:
-    """cpu, cuda or mps: where a Trainer with this `accelerator` setting runs."""
+def device_type(accelerator) -> str | None:
+    """cpu, cuda or mps: where a Trainer with this `accelerator` setting (or a torch device name, cuda:1)
+    runs; "auto" and "gpu" pick CUDA, else MPS ("auto": else the CPU). None for a name that is none of these
+    here: "gpu" on a machine without CUDA or MPS, or another kind (tpu...)."""
     name = str(accelerator).lower()
-    if name in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "cuda"
-    if name in ("auto", "gpu", "mps") and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu" if name in ("auto", "cpu") else name
+    if name in ("auto", "gpu"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu" if name == "auto" else None
+    kind = name.partition(":")[0]
+    return kind if kind in ("cpu", "cuda", "mps") else None
 
 
 def bf16_is_fast(device: str) -> bool:
@@ -91,14 +95,3 @@ def inference_autocast(device: torch.device | str, precision: str = "auto"):
     return torch.autocast(
         torch.device(device).type, dtype=torch.bfloat16, enabled=inference_bf16(device, precision)
     )
-
-
-class ChannelsLast(pl.Callback):
-    """Keeps convolution weights in NHWC, the layout oneDNN (CPU) and cuDNN (tensor cores) run fastest.
-
-    The uint8 input batches need no conversion: a convolution whose weight is channels_last produces
-    channels_last output, so the layout carries through the network from the first layer.
-    """
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        pl_module.to(memory_format=torch.channels_last)

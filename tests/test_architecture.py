@@ -12,13 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genre_lightning"
 
 # What each part of the package may import (besides itself): the flow is
 # shared names -> audio -> data -> models -> training -> predict -> app, with the demo set beside data.
-BASE = {"constants", "errors", "files", "tables"}
+# The run folder's layout is a shared name too: training writes the folder, prediction reads it.
+BASE = {"constants", "errors", "files", "tables", "run_layout"}
 ALLOWED = {
     "__init__": set(),
     "constants": set(),
     "errors": set(),
     "files": set(),
     "tables": set(),
+    "run_layout": {"constants", "files"},
     "performance": {"errors"},
     "audio": BASE,
     "data": BASE | {"audio"},

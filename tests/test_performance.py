@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from genre_lightning import performance
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
-from genre_lightning.performance import cpu_has_fast_bf16, supported_precision
+from genre_lightning.performance import cpu_has_fast_bf16, device_type, supported_precision
 
 
 @pytest.mark.skipif(
@@ -19,6 +19,13 @@ def test_bf16_detection_agrees_with_the_cpu_flags(monkeypatch):
     monkeypatch.delenv(performance.BF16_ENV, raising=False)
     flags = set(Path("/proc/cpuinfo").read_text().split("flags")[1].splitlines()[0].split())
     assert cpu_has_fast_bf16() == bool({"avx512_bf16", "amx_tile"} & flags)
+
+
+def test_device_type_is_cpu_cuda_mps_or_none():
+    gpu = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else None
+    assert device_type("gpu") == gpu and device_type("auto") == (gpu or "cpu")
+    assert [device_type(name) for name in ("CPU", "cuda", "cuda:1", "mps")] == ["cpu", "cuda", "cuda", "mps"]
+    assert device_type("tpu") is None and device_type("cudaa") is None
 
 
 def test_bf16_falls_back_to_fp32_on_cpus_without_it(monkeypatch, caplog):

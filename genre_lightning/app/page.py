@@ -58,7 +58,7 @@ def show(answer: Answer, classifier: FileClassifier) -> tuple:
         if p.spans is None
         else gr.Plot(timeline_chart(names, p.spans, p.window_probabilities), visible=True)
     )
-    [record] = to_records([p], names, len(names), windows=True)
+    [record] = to_records([p], names, len(names), per_window=True)
     record["file"] = Path(p.file).name  # uploads sit in a temporary folder; show the name the user knows
     return (
         headline(answer, classifier),
@@ -108,7 +108,7 @@ def build_page(classifier: FileClassifier, examples: list[Path]) -> gr.Blocks:
         # a heading rather than the image's own label, which would cover the first windows
         gr.Markdown("The spectrogram as the model sees it: each window, resized and cropped as in training")
         view = gr.Image(show_label=False, format="png", interactive=False)
-        with gr.Accordion("The answer as predict.py writes it (windows=true)", open=False):
+        with gr.Accordion("The answer as predict.py writes it (per_window=true)", open=False):
             record = gr.JSON()
         outputs = [top, bars, timeline, view, record]
         file.change(blank, None, outputs, queue=False, api_visibility="private").then(

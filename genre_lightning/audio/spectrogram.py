@@ -202,7 +202,7 @@ def mel_filterbank(spec: SpectrogramSpec) -> np.ndarray:
 @functools.cache
 def _sparse_filterbank(spec: SpectrogramSpec) -> sparse.csr_matrix:
     # Each FFT bin feeds at most two mel bands; a dense product would also go through multi-threaded BLAS,
-    # which is ~15x slower than this when the cores are busy (data loader workers, a training process).
+    # which is far slower than this when the cores are busy (data loader workers, a training process).
     return sparse.csr_matrix(mel_filterbank(spec))
 
 

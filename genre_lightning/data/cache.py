@@ -1,12 +1,13 @@
 """The opt-in decoded-image cache (data.cache=true): every image decoded once into one memory-mapped file.
 
-Even at libjpeg's 1/4 scale a 1984x1478 spectrogram takes ~8 ms to decode; reading its pixels back from
-the page cache takes a fraction of that, so the epochs and folds after the first decode no JPEG at all.
+Even at libjpeg's DCT scaling a large spectrogram costs far more to decode than its pixels cost to read back
+from the page cache, so the epochs and folds after the first decode no JPEG at all (docs/speed.md has the
+measured figures).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import logging
 import os
@@ -14,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
 
 from genre_lightning.data.images import MAX_PIXELS, load_image
-from genre_lightning.errors import UserError
+from genre_lightning.data.parallel import cache_key, digest, parallel_map
 from genre_lightning.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ def decoded_images(
     removing a file makes a new cache; the caches it supersedes (same folder and size) are deleted.
     """
     cache_dir = Path(cache_dir)
-    folder = os.path.commonpath([os.path.abspath(f) for f in files])
-    family = f"{Path(folder).name}-{digest([folder, min_size])[:8]}"
+    family = cache_key(files, min_size)
     stamp = [CACHE_VERSION, min_size, [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]]
     name = f"{family}-{digest(stamp)[:16]}"
     index_path, pixels_path = cache_dir / f"{name}.json", cache_dir / f"{name}.u8"
@@ -79,43 +78,18 @@ def decoded_images(
     return DecodedImages(pixels_path, index)
 
 
-class _Decode(Dataset):
-    def __init__(self, files: list[str], min_size: int, max_pixels: int):
-        self.files, self.min_size, self.max_pixels = files, min_size, max_pixels
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int):
-        path = self.files[index]
-        try:
-            return path, np.asarray(load_image(path, self.min_size, self.max_pixels))
-        except UserError as err:
-            # returned, not raised: a worker's exception reaches the caller wrapped in a multi-line traceback
-            return path, str(err)
-
-
 def _decode_into(
     pixels_path: Path, files: list[str], min_size: int, num_workers: int, max_pixels: int
 ) -> dict[str, list[int]]:
     index, offset = {}, 0
-    loader = DataLoader(
-        _Decode(files, min_size, max_pixels), batch_size=None, num_workers=num_workers, collate_fn=_as_is
-    )
+    decode = functools.partial(_decode, min_size=min_size, max_pixels=max_pixels)
     with atomic_path(pixels_path) as tmp, open(tmp, "wb") as out:
-        for path, pixels in loader:
-            if isinstance(pixels, str):
-                raise UserError(pixels)
+        for path, pixels in zip(files, parallel_map(decode, files, num_workers)):
             out.write(pixels.tobytes())
             index[path] = [offset, *pixels.shape[:2]]
             offset += pixels.nbytes
     return index
 
 
-def _as_is(item):
-    return item
-
-
-def digest(value) -> str:
-    """A stable hex digest of a JSON-serialisable value."""
-    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
+def _decode(path: str, min_size: int, max_pixels: int) -> np.ndarray:
+    return np.asarray(load_image(path, min_size, max_pixels))

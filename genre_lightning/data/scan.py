@@ -2,23 +2,22 @@
 trains (data.bad_files=error) or is left out of the split (skip), instead of failing when first read.
 
 JPEGs are decoded at libjpeg's smallest DCT scale (1/8, grey), which reads every byte of the entropy-coded
-data, so a truncated file shows, for a few percent of a full decode; PNGs are verified (every chunk and
+data, so a truncated file shows, for a small share of a full decode's cost; PNGs are verified (every chunk and
 its checksum) without decoding. Results are cached per file by path, size and modification time under
 data.cache_dir, so a later run re-checks only new and changed files.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
 from pathlib import Path
 
-from torch.utils.data import DataLoader, Dataset
-
-from genre_lightning.data.cache import digest
 from genre_lightning.data.images import open_image
+from genre_lightning.data.parallel import cache_key, parallel_map
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 
@@ -113,9 +112,8 @@ def scan(
     if todo:
         # a worker checks 32 files per round trip; a handful of files is quicker checked here
         workers = num_workers if len(todo) > 64 else 0
-        loader = DataLoader(_Check(todo, max_pixels), batch_size=32, num_workers=workers, collate_fn=list)
-        for batch in loader:
-            results.update(batch)
+        check = functools.partial(check_image, max_pixels=max_pixels)
+        results.update(zip(todo, parallel_map(check, todo, workers, chunk=32)))
         if cache_path is not None:
             _write_cache(cache_path, max_pixels, {path: [stamps[path], results[path]] for path in files})
     log.info(
@@ -128,18 +126,6 @@ def scan(
     return results
 
 
-class _Check(Dataset):
-    def __init__(self, files: list[str], max_pixels: int):
-        self.files, self.max_pixels = files, max_pixels
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> tuple[str, list[int] | str]:
-        path = self.files[index]
-        return path, check_image(path, self.max_pixels)
-
-
 def _stamp(path: str) -> list[int]:
     stat = os.stat(path)
     return [stat.st_size, stat.st_mtime_ns]
@@ -148,8 +134,7 @@ def _stamp(path: str) -> list[int]:
 def _cache_path(files: list[str], cache_dir: str | os.PathLike | None) -> Path | None:
     if cache_dir is None or not files:
         return None
-    folder = os.path.commonpath([os.path.abspath(f) for f in files])
-    return Path(cache_dir) / f"scan-{Path(folder).name}-{digest(folder)[:8]}.json"
+    return Path(cache_dir) / f"scan-{cache_key(files)}.json"
 
 
 def _read_cache(path: Path | None, max_pixels: int) -> dict[str, list]:

@@ -100,7 +100,7 @@ def make_demo_dataset(
     if all(_marker_matches(target, params) for target in targets):
         return root
 
-    # synthesising and rendering take about 0.1 s a song on 2 cores: a first run waits half a minute
+    # synthesising and rendering every song takes a while: say why the first run waits
     log.info(
         "making the demo data set under %s: %d genres x %d synthetic songs of %g s (once)",
         root,

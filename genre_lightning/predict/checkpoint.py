@@ -4,9 +4,7 @@ file holds.
 A checkpoint may hold the weights (the temperature among them), and in its hyperparameters the class
 names, the network's shape and plain preprocessing values. torch.load(weights_only=True) unpickles tensors
 and containers only; of the hyperparameters, only the keys below are read, and a mapping there that names a
-callable (``_target_``...) is refused, as Hydra would call it. Checkpoints from before the transform presets
-hold their eval transform as a Hydra Compose config: the shapes train.py wrote are recognised as data
-(their strings compared, nothing imported) and read as the preset they were.
+callable (``_target_``...) is refused, as Hydra would call it.
 """
 
 from __future__ import annotations
@@ -40,29 +38,6 @@ PREPROCESSING = {"transform": dict, "min_size": int}  # and "spectrogram", a dic
 # keys that make Hydra call code, in any mapping it is handed
 CALLABLE_KEYS = ("_target_", "_partial_", "_args_")
 PLAIN = (str, int, float, bool, type(None))
-
-_COMPOSE = "torchvision.transforms.v2.Compose"
-_PIL_TO_TENSOR = ("torchvision.transforms.v2.PILToTensor", {})
-_COLORMAP = ("genre_lightning.data.colormap.ColormapToMagnitude", {"cmap": "colormap"})
-_TIME_CROP = (
-    "genre_lightning.data.transforms.TimeCrop",
-    {"height": "image_size", "width": "eval_width", "crops": "eval_crops"},
-)
-# the eval transforms train.py wrote before the presets: family, each step's _target_ and its keys (their
-# setting names), and the settings the shape implies
-OLD_TRANSFORMS = [
-    (
-        "resized_crop",
-        [
-            _PIL_TO_TENSOR,
-            ("torchvision.transforms.v2.Resize", {"size": "resize_size"}),
-            ("torchvision.transforms.v2.CenterCrop", {"size": "image_size"}),
-        ],
-        {},
-    ),
-    ("time_crop", [_PIL_TO_TENSOR, _COLORMAP, _TIME_CROP], {}),
-    ("time_crop", [_PIL_TO_TENSOR, _TIME_CROP], {"colormap": None}),  # before data.colormap existed
-]
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
@@ -106,9 +81,6 @@ def _hparams(state) -> dict:
         raise ValueError(f"not a genre-lightning checkpoint (hyper_parameters lack {', '.join(REQUIRED)})")
     hparams = {key: stored[key] for key in HPARAMS if key in stored}
     preprocessing = hparams["preprocessing"]
-    old = _old_transform(preprocessing.get("transform")) if isinstance(preprocessing, dict) else None
-    if old is not None:
-        hparams["preprocessing"] = preprocessing = {**preprocessing, "transform": old}
     _check_plain("hyper_parameters", hparams)
     for key, value in hparams.items():
         _check_type(key, value, HPARAMS[key])
@@ -150,26 +122,6 @@ def _check_plain(where: str, value) -> None:
         raise ValueError(f"not a genre-lightning checkpoint ({where} is a {type(value).__name__})")
 
 
-def _old_transform(cfg) -> dict | None:
-    """The preset settings of an eval transform of a shape train.py wrote before the presets; None for
-    any other value."""
-    if not isinstance(cfg, dict) or set(cfg) != {"_target_", "transforms"} or cfg["_target_"] != _COMPOSE:
-        return None
-    steps = cfg["transforms"]
-    for family, shape, implied in OLD_TRANSFORMS:
-        if not isinstance(steps, list) or len(steps) != len(shape):
-            continue
-        if all(
-            isinstance(step, dict) and set(step) == {"_target_", *keys} and step["_target_"] == target
-            for step, (target, keys) in zip(steps, shape)
-        ):
-            settings = {
-                name: step[key] for step, (_, keys) in zip(steps, shape) for key, name in keys.items()
-            }
-            return {"transforms": family, **settings, **implied}
-    return None
-
-
 def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu") -> GenreClassifier:
     """The trained model in eval mode, built from the checkpoint's checked values; its hyperparameters
     carry class names and preprocessing."""
@@ -177,7 +129,6 @@ def load_classifier(ckpt: str | os.PathLike, device: torch.device | str = "cpu")
     try:
         # weights=None: the trained weights replace ImageNet's, so never fetch those here
         model = GenreClassifier(**hparams, weights=None)
-        model.on_load_checkpoint({"state_dict": state_dict})  # what checkpoints of older versions lack
         model.load_state_dict(state_dict)
     except (UserError, RuntimeError, ValueError, KeyError, TypeError) as err:  # values no model has
         reason = " ".join(str(err).split())[:300]

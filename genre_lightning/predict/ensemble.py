@@ -13,12 +13,13 @@ from torch import nn
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from genre_lightning.audio.rendering import Rendering
-from genre_lightning.constants import SPLIT_FILE, SUMMARY_FILE
+from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data import presets
 from genre_lightning.data.images import MAX_PIXELS, load_image, open_image
 from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.performance import device_type, inference_bf16
 from genre_lightning.predict.checkpoint import load_classifier
+from genre_lightning.run_layout import RunFolder
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
 MAX_ENLARGEMENT = 2
@@ -29,14 +30,14 @@ DECODERS = ("auto", "batched", "pil")
 def pick_device(name: str = "auto") -> torch.device:
     """`auto`: CUDA, else MPS, else the CPU; `gpu`: CUDA, else MPS; any other name as torch spells it
     (cuda:1...). A device this machine does not have is a UserError."""
-    kind = device_type(name)
-    if kind == "gpu":  # device_type found neither
+    kind, lowered = device_type(name), str(name).lower()
+    if kind is None and lowered == "gpu":
         raise UserError(f"device={name}: this machine has no CUDA or MPS GPU; use device=auto or cpu")
     try:
-        device = torch.device(kind)
-    except RuntimeError:
+        device = torch.device(kind if lowered in ("auto", "gpu") else lowered) if kind else None
+    except RuntimeError:  # cuda:x
         device = None
-    if device is None or device.type not in ("cpu", "cuda", "mps"):
+    if device is None:
         raise UserError(f"device={name}: unknown; use auto, cpu, gpu, cuda, cuda:<n> or mps")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise UserError(
@@ -52,18 +53,20 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
     run's."""
     if str(ckpt) == "latest":
         finished = [
-            path.parent for path in sorted(Path(runs_dir).glob(f"*/{SUMMARY_FILE}")) if read_summary(path)[1]
+            run
+            for run in RunFolder.inside(runs_dir)
+            if run.summary.is_file() and read_summary(run.summary)[1]
         ]
         if not finished:
             raise UserError(
                 f"{runs_dir}: no finished training run; train first or pass ckpt=<file or run folder>"
             )
-        ckpt = finished[-1]
-    path = Path(ckpt)
+        ckpt = finished[-1].path
+    path, run = Path(ckpt), RunFolder(ckpt)
     if path.is_file():
         return [path]
-    if (path / SUMMARY_FILE).is_file():
-        summary, complete = read_summary(path / SUMMARY_FILE)
+    if run.summary.is_file():
+        summary, complete = read_summary(run.summary)
         if any(fold["checkpoint"] is None for fold in summary["folds"]):
             raise UserError(
                 f"{path}: its folds kept no checkpoint (a trainer.fast_dev_run run saves none); "
@@ -76,7 +79,7 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
                 f"python train.py resume={path}, or pass one fold's fold_<k>/checkpoints/best.ckpt"
             )
         return [path / fold["checkpoint"] for fold in summary["folds"]]
-    if (path / SPLIT_FILE).is_file():  # a run folder whose first fold has not finished
+    if run.split.is_file():  # a run folder whose first fold has not finished
         raise UserError(
             f"{path}: the run has no finished fold yet; finish it with python train.py resume={path}"
         )
@@ -88,15 +91,14 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
 
 
 def read_summary(path: Path) -> tuple[dict, bool]:
-    """A run's cv_summary.json and whether every fold has finished (summaries of runs from before
-    "complete" was recorded were written at the end, so they are; a trainer.fast_dev_run run, whose folds
-    kept no checkpoint, is not). Read as data: each fold's checkpoint a relative path inside the run
+    """A run's cv_summary.json and whether every fold has finished (a trainer.fast_dev_run run, whose folds
+    kept no checkpoint, has not). Read as data: each fold's checkpoint a relative path inside the run
     folder, or null."""
     try:
         summary = json.loads(path.read_text())
-        complete = summary.get("complete", True) if isinstance(summary, dict) else None
+        complete = summary.get("complete") if isinstance(summary, dict) else None
         if not isinstance(complete, bool) or not isinstance(summary.get("folds"), list):
-            raise ValueError("no list of folds")
+            raise ValueError("no list of folds and whether they are complete")
         for fold in summary["folds"]:
             if not (isinstance(fold, dict) and isinstance(fold.get("checkpoint", False), (str, type(None)))):
                 raise ValueError(f"a fold without a checkpoint path: {str(fold)[:80]}")

@@ -47,6 +47,7 @@ class Prediction:
 
     @property
     def windows(self) -> int:
+        """How many windows the answer was made of (an image is one); predict.py's `windows` column."""
         return len(self.window_probabilities)
 
 

@@ -56,9 +56,9 @@ def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dic
 
 
 def format_predictions(
-    predictions: list[Prediction], class_names: list[str], k: int, windows: bool = False
+    predictions: list[Prediction], class_names: list[str], k: int, per_window: bool = False
 ) -> str:
-    """One row per file; with ``windows``, each song's windows below it, named by their times. Under
+    """One row per file; with ``per_window``, each song's windows below it, named by their times. Under
     aggregate=vote a last column gives the votes of each song's genre (windows that rank it first)."""
     voted = any(p.votes is not None for p in predictions)
     rows = [["file", "genre", "prob", f"top {k}", *(["votes"] if voted else [])]]
@@ -74,14 +74,14 @@ def format_predictions(
         best = top_k(p, class_names, k)
         votes = "" if p.votes is None else f"{p.votes[class_names.index(best[0][0])]}/{p.windows}"
         rows.append(row(p.file, best, votes))
-        for w in timeline(p, class_names, k) if windows else []:
+        for w in timeline(p, class_names, k) if per_window else []:
             best = [(t["genre"], t["probability"]) for t in w["top_k"]]
             rows.append(row(f"  {clock(w['start'])}-{clock(w['end'])}", best))
     return align(rows, left=len(rows[0]))
 
 
 def to_records(
-    predictions: list[Prediction], class_names: list[str], k: int, windows: bool = False
+    predictions: list[Prediction], class_names: list[str], k: int, per_window: bool = False
 ) -> list[dict]:
     records = []
     for p in predictions:
@@ -104,7 +104,7 @@ def to_records(
             )
             if p.votes is not None:
                 record["votes"] = dict(zip(class_names, p.votes))
-            if windows and p.spans is not None:
+            if per_window and p.spans is not None:
                 record["timeline"] = timeline(p, class_names, k)
         records.append(record)
     return records
@@ -155,12 +155,12 @@ def write_predictions(
     class_names: list[str],
     k: int,
     checkpoints: list[Path],
-    windows: bool = False,
+    per_window: bool = False,
     aggregate: str = "mean",
 ) -> Path:
-    """CSV: one row per file with its top-k and every class probability (and with ``windows``, one row per
+    """CSV: one row per file with its top-k and every class probability (and with ``per_window``, one row per
     window of each song below its row). JSON: the same plus the models used."""
-    records = to_records(predictions, class_names, k, windows)
+    records = to_records(predictions, class_names, k, per_window)
     if Path(path).suffix.lower() == ".json":
         return write_json(
             path,
@@ -173,7 +173,7 @@ def write_predictions(
         )
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    times = ["start", "end"] if windows else []
+    times = ["start", "end"] if per_window else []
     # aggregate=vote: the votes of the row's genre (windows that rank it first), as the table shows them
     voted = ["votes"] if any("votes" in r for r in records) else []
     header = [

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from genre_lightning.errors import UserError, build
 from genre_lightning.models.classifier import optimization
 from genre_lightning.models.resnet import check_arch
+from genre_lightning.training.library_noise import known_library_warnings
 
 
 def check_config(cfg: DictConfig):
@@ -48,7 +49,8 @@ def check_config(cfg: DictConfig):
     level = lightning_log.level
     lightning_log.setLevel(logging.WARNING)
     try:
-        build("trainer", cfg.trainer, logger=False, callbacks=[], rejected=(MisconfigurationException,))
+        with known_library_warnings(cfg.trainer):
+            build("trainer", cfg.trainer, logger=False, callbacks=[], rejected=(MisconfigurationException,))
     finally:
         lightning_log.setLevel(level)
     return datamodule

@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, TEST_PROBABILITIES_FILE
 from genre_lightning.files import atomic_path, write_text
 from genre_lightning.models.metrics import per_class_scores
 from genre_lightning.performance import inference_autocast
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.calibration import checked_temperature, scores
 from genre_lightning.training.confusion import confusion_figure
 
@@ -37,7 +37,7 @@ def logits_and_labels(model, loader, bf16: bool) -> tuple[torch.Tensor, torch.Te
 def calibrate_fold(
     model,
     datamodule,
-    fold_dir: Path,
+    probabilities: Path,
     checkpoint: Path | None,
     bf16: bool,
     test: bool = True,
@@ -45,8 +45,8 @@ def calibrate_fold(
 ) -> dict:
     """Fit the temperature on the fold's validation set (checked_temperature: bounded, or 1 where it would not
     lower the calibration error, with a warning) and store it in ``checkpoint`` (if the fold kept one) and
-    the model; with ``test``, score the test set before and after, and save its calibrated probabilities in
-    ``fold_dir`` for the ensemble (files only with ``write``). Returns the fold's summary metrics.
+    the model; with ``test``, score the test set before and after, and save its calibrated probabilities as
+    ``probabilities`` for the ensemble (files only with ``write``). Returns the fold's summary metrics.
 
     ``bf16``: whether the Trainer computed in bf16; the logits are computed as it did, so the temperature
     fits the numbers validation and test reported, and a run in 32-true saves fp32 probabilities."""
@@ -78,7 +78,7 @@ def calibrate_fold(
         if write:
             files = [path for path, _ in datamodule.split.test]
             saved = {"files": files, "labels": test_labels, "probabilities": calibrated}
-            with atomic_path(fold_dir / TEST_PROBABILITIES_FILE) as tmp:
+            with atomic_path(probabilities) as tmp:
                 torch.save(saved, tmp)
     return result
 
@@ -92,17 +92,17 @@ def store_temperature(checkpoint: Path, temperature: float) -> None:
         torch.save(state, tmp)
 
 
-def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]) -> dict | None:
-    """Score the mean of the folds' calibrated test probabilities; write the confusion matrix (PNG) and
-    per-genre precision/recall/F1 (CSV) into ``run_dir``. None when no fold saved test probabilities."""
-    saved = [d / TEST_PROBABILITIES_FILE for d in fold_dirs]
+def ensemble_report(run: RunFolder, saved: list[Path], class_names: list[str]) -> dict | None:
+    """Score the mean of the folds' calibrated test probabilities (the files ``saved``, where they exist);
+    write the confusion matrix (PNG) and per-genre precision/recall/F1 (CSV) into ``run``. None when no
+    fold saved test probabilities."""
     parts = [torch.load(path, weights_only=True) for path in saved if path.is_file()]
     if not parts:
         return None
     probabilities = torch.stack([part["probabilities"] for part in parts]).mean(dim=0)
     labels = parts[0]["labels"]
     matrix = multiclass_confusion_matrix(probabilities, labels, len(class_names))
-    with atomic_path(run_dir / CONFUSION_FILE) as tmp:
+    with atomic_path(run.confusion_matrix) as tmp:
         confusion_figure(matrix.double(), class_names).savefig(tmp, format="png", dpi=100)
     per_class = per_class_scores(matrix)
     table = io.StringIO()
@@ -111,6 +111,6 @@ def ensemble_report(run_dir: Path, fold_dirs: list[Path], class_names: list[str]
     for i, name in enumerate(class_names):
         row = [f"{per_class[score][i]:.4f}" for score in ("precision", "recall", "f1")]
         writer.writerow([name, *row, int(matrix[i].sum())])
-    write_text(run_dir / PER_GENRE_FILE, table.getvalue())
+    write_text(run.per_genre, table.getvalue())
     test = {f"test/{name}": value for name, value in scores(probabilities, labels).items()}
     return {"folds": len(parts), **test}

@@ -17,28 +17,19 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
-from genre_lightning.files import write_json
 from genre_lightning.performance import supported_precision
-from genre_lightning.training.callbacks import log_hparams
+from genre_lightning.run_layout import RunFolder
+from genre_lightning.training.callbacks.progress import ProgressBar
+from genre_lightning.training.callbacks.tensorboard import log_hparams
 from genre_lightning.training.checks import check_config
-from genre_lightning.training.evaluation import calibrate_fold, ensemble_report
+from genre_lightning.training.evaluation import calibrate_fold
+from genre_lightning.training.interrupt import hint_on_stop
 from genre_lightning.training.library_noise import known_library_warnings
-from genre_lightning.training.progress import ProgressBar
-from genre_lightning.training.resume import hint_on_stop
-from genre_lightning.training.run_folder import (
-    claimed,
-    finished_folds,
-    fold_dir,
-    keep_split,
-    last_checkpoint,
-    write_bad_files,
-    write_fold_result,
-)
+from genre_lightning.training.run_folder import claimed, keep_split, last_checkpoint, write_bad_files
 from genre_lightning.training.saved_config import keep_config
-from genre_lightning.training.summary import format_summary, summarize
+from genre_lightning.training.summary import summarize_run, summary_text
 from genre_lightning.training.tensorboard import log_cross_validation
 
 log = logging.getLogger(__name__)
@@ -56,52 +47,57 @@ def train(cfg: DictConfig) -> dict:
     # every value is checked before the run folder is claimed (ClaimRunFolder checks them before it
     # claims the folder of a Hydra run, too)
     datamodule = check_config(cfg)
-    run_dir = Path(cfg.paths.output_dir)
+    run = RunFolder(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
-    with claimed(run_dir, resume, writer), hint_on_stop(run_dir, writer), known_library_warnings():
+    with (
+        claimed(run.path, resume, writer),
+        hint_on_stop(run.path, writer),
+        known_library_warnings(cfg.trainer),
+    ):
         if writer and not resume:
-            keep_config(run_dir, cfg)
+            keep_config(run, cfg)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        split_data(datamodule, run_dir, resume, writer)
-        done = finished_folds(run_dir) if resume else {}
+        split_data(datamodule, run, resume, writer)
+        done = run.fold_results() if resume else {}
         folds = datamodule.selected_folds
         results = []
         for fold in folds:
             if fold in done:
-                log.info("fold %d: finished before, kept (%s)", fold, fold_dir(run_dir, fold))
+                log.info("fold %d: finished before, kept (%s)", fold, run.fold_dir(fold))
                 results.append(done[fold])
             else:
-                results.append(train_fold(cfg, datamodule, fold, run_dir))
+                results.append(train_fold(cfg, datamodule, fold, run))
                 if writer:
-                    write_fold_result(run_dir, results[-1])
-            complete = len(results) == len(folds)
-            summary = summarize(results, datamodule.class_names, complete, len(datamodule.left_out))
-            if writer:
-                if complete:
-                    # the fold ensemble on the test set, from the folds' saved calibrated probabilities
-                    dirs = [fold_dir(run_dir, result["fold"]) for result in results]
-                    summary["ensemble"] = ensemble_report(run_dir, dirs, datamodule.class_names)
-                    log_cross_validation(run_dir, summary, cfg.get("hparams"))
-                write_json(run_dir / SUMMARY_FILE, summary)
-    log.info("cross-validation summary (%s):\n%s", run_dir / SUMMARY_FILE, format_summary(summary))
+                    run.write_fold_result(results[-1])
+            summary = summarize_run(
+                run,
+                results,
+                datamodule.class_names,
+                complete=len(results) == len(folds),
+                bad_files_left_out=len(datamodule.left_out),
+                write=writer,
+            )
+            if writer and summary["complete"]:
+                log_cross_validation(run.path, summary, cfg.get("hparams"))
+    log.info(summary_text(run, summary))
     return summary
 
 
-def split_data(datamodule, run_dir: Path, resume: bool, writer: bool) -> None:
+def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
     """The datamodule's images scanned and split; split.json (and bad_files.txt) in the run folder."""
     datamodule.prepare_data()
     try:
         datamodule.setup()
     except BadImages as err:
-        raise UserError(err.summary(write_bad_files(run_dir, err.files) if writer else None)) from None
+        raise UserError(err.summary(write_bad_files(run, err.files) if writer else None)) from None
     if writer:
         if datamodule.left_out:
-            write_bad_files(run_dir, datamodule.left_out)
-        keep_split(run_dir, datamodule.split.to_dict(), resume)
+            write_bad_files(run, datamodule.left_out)
+        keep_split(run, datamodule.split.to_dict(), resume)
 
 
-def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
+def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     """Fresh model and Trainer for one fold, or the fold continued from its last.ckpt; returns its best
     checkpoint's val (and test) metrics."""
     started = time.perf_counter()
@@ -111,7 +107,8 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     model = build(
         "model", cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing
     )
-    version = fold_dir(run_dir, fold).name
+    # the loggers' version folder is the fold's folder: Lightning writes the checkpoints there too
+    version = run.fold_dir(fold).name
     loggers = [build(f"logger.{name}", c, version=version) for name, c in cfg.get("logger", {}).items()]
     callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
     if not cfg.trainer.get("enable_progress_bar", True):
@@ -144,7 +141,7 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
         trainer.strategy.root_device,
         trainer.precision,
     )
-    resume_from = last_checkpoint(run_dir, fold)
+    resume_from = last_checkpoint(run, fold)
     if resume_from is not None:
         log.info("fold %d: continuing from %s", fold, resume_from)
     with warnings.catch_warnings():
@@ -158,7 +155,7 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
     best = trainer.checkpoint_callback.best_model_path or None
     result = {
         "fold": fold,
-        "checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
+        "checkpoint": str(Path(best).relative_to(run.path)) if best else None,
         "epochs": trainer.current_epoch,
     }
     # With weight averaging (callbacks=ema) a checkpoint's state_dict holds the averaged weights, the ones
@@ -178,7 +175,7 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run_dir: Path) -> dict:
         calibrate_fold(
             model,
             datamodule,
-            fold_dir(run_dir, fold),
+            run.test_probabilities(fold),
             Path(best) if best else None,
             bf16,
             test=cfg.test,

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def known_library_warnings() -> Iterator[None]:
+def known_library_warnings(trainer_cfg) -> Iterator[None]:
+    """Inside: the Trainers built for ``trainer_cfg`` (the run's `trainer` config) and their fits."""
     with warnings.catch_warnings():
         # lightning <= 2.6.6 under torch >= 2.9: its own _pytree.py still tests isinstance(spec, LeafSpec),
         # which torch deprecates; six times a run (Lightning-AI/pytorch-lightning#21326)
@@ -20,4 +21,12 @@ def known_library_warnings() -> Iterator[None]:
             category=FutureWarning,
             module=r"lightning\.pytorch\.utilities\._pytree",
         )
+        if trainer_cfg.get("devices") == 1 and trainer_cfg.get("num_nodes", 1) == 1:
+            # every Trainer on a machine where SLURM's srun is installed (a cluster's login node, or ours
+            # in CI) hints at launching with srun: that concerns jobs of several processes (DDP) only, and
+            # the SLURM launcher's jobs run under srun anyway (docs/scale.md)
+            warnings.filterwarnings(
+                "ignore",
+                message=r"The `srun` command is available on your system but is not used",
+            )
         yield

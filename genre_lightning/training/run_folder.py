@@ -1,8 +1,10 @@
-"""The run folder: claimed by one training process before anything is written into it, then the split
-every fold is drawn from, the bad images the scan found, and each fold's result the moment it finishes.
+"""The training process's hold on its run folder (whose layout run_layout.py knows): claimed before anything
+is written into it, then the split every fold is drawn from, the bad images the scan found, and the
+checkpoint a stopped fold continues from.
 
 A fresh run creates ``run.lock`` exclusively (so a folder that ever held a run is never reused) and locks
 it while it runs (so a resume waits for no one and two resumes cannot meet); the file names the process.
+The Hydra callback that claims each run's folder before Hydra writes there is callbacks/hydra.py's.
 """
 
 from __future__ import annotations
@@ -17,21 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig
-
-from genre_lightning.constants import BAD_FILES, FOLD_RESULT, RUN_LOCK, SPLIT_FILE
+from genre_lightning.constants import RUN_LOCK
 from genre_lightning.data.scan import format_bad_files
-from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.errors import UserError
 from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
-from genre_lightning.training.checks import check_config
-from genre_lightning.training.saved_config import RUN_CONFIG
+from genre_lightning.run_layout import HYDRA_DIR, RUN_CONFIG, RunFolder
 
 log = logging.getLogger(__name__)
-
-LAST_CHECKPOINT = "last.ckpt"
 
 # the run folders this process has claimed, with their held locks (released when the process ends)
 _held: dict[Path, IO] = {}
@@ -39,7 +33,7 @@ _held: dict[Path, IO] = {}
 # all that a start leaves before the run writes anything of its own (its split.json first): the lock, its
 # config (as Hydra's .hydra/ and as run_config.json) and log; a folder holding no more is no run, and may
 # be claimed again
-STARTED_ONLY = {RUN_LOCK, RUN_CONFIG, "train.log", ".hydra"}
+STARTED_ONLY = {RUN_LOCK, RUN_CONFIG, "train.log", HYDRA_DIR}
 
 
 def _holds_no_run(run_dir: Path) -> bool:
@@ -53,10 +47,11 @@ def claim(run_dir: str | os.PathLike, resume: bool) -> None:
     run_dir = Path(os.path.abspath(run_dir))
     if run_dir in _held:
         return
-    lock_path = run_dir / RUN_LOCK
+    run = RunFolder(run_dir)
+    lock_path = run.lock
     if not resume:
         try:
-            if (run_dir / SPLIT_FILE).exists():  # a run from before run.lock existed
+            if run.split.exists():  # a run from before run.lock existed
                 raise FileExistsError
             run_dir.mkdir(parents=True, exist_ok=True)
             os.close(os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
@@ -105,39 +100,9 @@ def claimed(run_dir: Path, resume: bool, writer: bool) -> Iterator[None]:
         release(run_dir)
 
 
-class ClaimRunFolder(Callback):
-    """Hydra callback: check the config's values, then claim each run's folder before Hydra writes its
-    config and log there, so a mistake leaves no folder behind, and a second run given the same folder stops
-    with one line and leaves the first one's files alone. Under DDP only rank 0 claims: Lightning starts
-    the other processes in the same folder."""
-
-    @exit_on_user_error
-    def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        # Hydra sets HydraConfig only after this callback, in run_job, and the default hydra.run.dir needs it
-        # (${hydra:runtime.cwd}); ${now:...} is cached in `config`, so run_job resolves the same folder
-        HydraConfig.instance().set_config(config)
-        self._check_and_claim(config, config.hydra.run.dir)
-
-    @exit_on_user_error
-    def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        # a multirun job's folder (a run's was claimed above): Hydra has written its config already
-        self._check_and_claim(config, config.hydra.runtime.output_dir)
-
-    @staticmethod
-    def _check_and_claim(config: DictConfig, run_dir: str) -> None:
-        resume = config.get("resume") is not None
-        if not resume:  # a resume is checked against its run's own config, by train()
-            check_config(config)
-        if rank_zero_only.rank == 0:
-            claim(run_dir, resume=resume)
-
-    def on_job_end(self, config: DictConfig, **kwargs) -> None:
-        release(config.hydra.runtime.output_dir)
-
-
-def keep_split(run_dir: Path, split: dict, resume: bool) -> None:
+def keep_split(run: RunFolder, split: dict, resume: bool) -> None:
     """Write split.json; when resuming, insist instead that the data still gives the run's split."""
-    path = run_dir / SPLIT_FILE
+    path = run.split
     if not (resume and path.is_file()):
         write_json(path, split)
         return
@@ -180,26 +145,20 @@ def _files(split: dict) -> set[str]:
     return {path for part in [split["test"], *split["folds"]] for path, _ in part}
 
 
-def write_bad_files(run_dir: Path, files: list[tuple[str, str]]) -> Path:
-    return write_text(run_dir / BAD_FILES, format_bad_files(files))
+def write_bad_files(run: RunFolder, files: list[tuple[str, str]]) -> Path:
+    return write_text(run.bad_files, format_bad_files(files))
 
 
-def fold_dir(run_dir: Path, fold: int) -> Path:
-    """fold_<k>/: the fold's TensorBoard run, its checkpoints/ and its result."""
-    return run_dir / f"fold_{fold}"
-
-
-def last_checkpoint(run_dir: Path, fold: int) -> Path | None:
+def last_checkpoint(run: RunFolder, fold: int) -> Path | None:
     """The checkpoint written at the end of the fold's latest epoch, if it got that far and can be read.
     Otherwise the fold starts over, and the checkpoints of its stopped attempt go (Lightning would keep the
     new best beside them as best-v1.ckpt)."""
-    checkpoints = fold_dir(run_dir, fold) / "checkpoints"
-    path = checkpoints / LAST_CHECKPOINT
+    path = run.last(fold)
     if path.is_file() and _complete(path):
         return path
     if path.is_file():
         log.warning("fold %d: %s is damaged (cut short); training the fold again from its start", fold, path)
-    for stale in checkpoints.glob("*.ckpt"):
+    for stale in run.checkpoint_dir(fold).glob("*.ckpt"):
         stale.unlink(missing_ok=True)  # under DDP every process looks
     return None
 
@@ -212,13 +171,3 @@ def _complete(path: Path) -> bool:
             return archive.testzip() is None
     except (zipfile.BadZipFile, OSError):
         return False
-
-
-def write_fold_result(run_dir: Path, result: dict) -> None:
-    write_json(fold_dir(run_dir, result["fold"]) / FOLD_RESULT, result)
-
-
-def finished_folds(run_dir: Path) -> dict[int, dict]:
-    """The results of the folds that finished, by fold."""
-    results = (json.loads(path.read_text()) for path in run_dir.glob(f"fold_*/{FOLD_RESULT}"))
-    return {result["fold"]: result for result in results}

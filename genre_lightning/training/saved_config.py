@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
-
-log = logging.getLogger(__name__)
-
-RUN_CONFIG = "run_config.json"
+from genre_lightning.run_layout import RunFolder
 
 # Keys (and everything under them) that say where files go and what is logged or shown, never what is
 # trained: a resume may differ in them. Everything else must match. data.num_workers is not here: the
@@ -45,22 +41,22 @@ UNCOMPARED = (
 )
 
 
-def keep_config(run_dir: Path, cfg: DictConfig) -> None:
+def keep_config(run: RunFolder, cfg: DictConfig) -> None:
     """Write run_config.json, once, as a fresh run starts."""
     config = _resolved(cfg)
-    write_json(run_dir / RUN_CONFIG, {"digest": _digest(config), "config": config})
+    write_json(run.run_config, {"digest": _digest(config), "config": config})
 
 
-def check_same_config(run_dir: Path, cfg: DictConfig) -> None:
+def check_same_config(run: RunFolder, cfg: DictConfig) -> None:
     """Refuse to resume with ``cfg`` (the run's .hydra/config.yaml) unless it trains as the run started."""
-    path = run_dir / RUN_CONFIG
-    if not path.is_file():
-        # runs from before run_config.json: their own config is all there is to go by
-        log.warning("%s: no %s (an older run): its config cannot be verified", run_dir, RUN_CONFIG)
-        return
+    path = run.run_config
     try:
         saved = json.loads(path.read_text())
         started, digest = saved["config"], saved["digest"]
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: not found, so the run's config cannot be verified; start a new run"
+        ) from None
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{path}: not a run config file; start a new run") from None
     if digest != _digest(started):
@@ -70,7 +66,7 @@ def check_same_config(run_dir: Path, cfg: DictConfig) -> None:
     changed = sorted(key for key in keys if before.get(key) != now.get(key))
     if changed:
         raise UserError(
-            f"resume={run_dir}: {', '.join(changed)} in .hydra/config.yaml differ from the config the run "
+            f"resume={run.path}: {', '.join(changed)} in .hydra/config.yaml differ from the config the run "
             f"started with ({path}); put them back, or start a new run"
         )
 

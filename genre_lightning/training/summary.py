@@ -1,4 +1,5 @@
-"""The cross-validation summary (cv_summary.json): per-fold results, mean and std, and the swept metric."""
+"""The cross-validation summary (cv_summary.json): per-fold results, mean and std, the fold ensemble, and the
+swept metric."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import statistics
 from omegaconf import DictConfig
 
 from genre_lightning.errors import UserError
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.tables import align
+from genre_lightning.training.evaluation import ensemble_report
 
 # the fold columns that the ensemble's test scores (of calibrated probabilities) line up with
 ENSEMBLE_COLUMNS = {"test/acc": "test/acc", "test/f1": "test/f1", "test/ece_calibrated": "test/ece"}
@@ -29,6 +32,36 @@ def summarize(results: list[dict], class_names: list[str], complete: bool, bad_f
         "folds": results,
         "metrics": metrics,
     }
+
+
+def summarize_run(
+    run: RunFolder,
+    results: list[dict],
+    class_names: list[str],
+    *,
+    complete: bool,
+    bad_files_left_out: int,
+    homes: list[RunFolder] | None = None,
+    write: bool = True,
+) -> dict:
+    """The run's summary of ``results`` (summarize). With ``write`` (the process that writes files): once
+    every fold is in, the fold ensemble's test scores from the folds' saved probabilities too (its confusion
+    matrix and per-genre scores written into ``run``), and the summary written as ``run``'s cv_summary.json.
+
+    ``homes``: the run folder each result's fold was trained in, when not ``run`` (a sweep's folds merged
+    into its own folder live in its jobs' folders)."""
+    summary = summarize(results, class_names, complete, bad_files_left_out)
+    if write:
+        if complete:
+            homes = homes or [run] * len(results)
+            saved = [home.test_probabilities(result["fold"]) for home, result in zip(homes, results)]
+            summary["ensemble"] = ensemble_report(run, saved, class_names)
+        run.write_summary(summary)
+    return summary
+
+
+def summary_text(run: RunFolder, summary: dict) -> str:
+    return f"cross-validation summary ({run.summary}):\n{format_summary(summary)}"
 
 
 def format_summary(summary: dict) -> str:

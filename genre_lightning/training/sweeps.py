@@ -1,16 +1,11 @@
 """Hydra multiruns: a best-first summary of a sweep's jobs, and fold jobs merged into one run.
 
-A Hydra callback (configs/hydra/default.yaml) does both when a multirun ends, whatever the sweeper
-(grid, Optuna) or launcher (local, submitit). The same can be done by hand, e.g. after SLURM jobs
-that outlived the process that submitted them:
-
-    python -m genre_lightning.training.sweeps summary logs/multiruns/<sweep>
-    python -m genre_lightning.training.sweeps aggregate logs/multiruns/<sweep>   # jobs data.fold=0,1,...
+The Hydra callback SweepSummary (callbacks/hydra.py) does both when a multirun ends, whatever the sweeper
+(grid, Optuna) or launcher (local, submitit); sweep_cli.py does them by hand.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -18,17 +13,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.constants import SPLIT_FILE, SUMMARY_FILE
-from genre_lightning.errors import UserError, exit_on_user_error
-from genre_lightning.files import write_json, write_text
+from genre_lightning.errors import UserError
+from genre_lightning.files import write_text
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.tables import align
-from genre_lightning.training.evaluation import ensemble_report
-from genre_lightning.training.summary import format_summary, summarize
+from genre_lightning.training.summary import summarize_run, summary_text
 
-SWEEP_SUMMARY_FILE = "sweep_summary.csv"
 FOLD_KEY = "data.fold"
 
 
@@ -36,7 +28,7 @@ FOLD_KEY = "data.fold"
 class Job:
     """One job folder of a sweep: its command-line overrides and, once finished, its cv_summary.json."""
 
-    dir: Path
+    run: RunFolder
     overrides: dict[str, str]
     summary: dict | None
 
@@ -50,20 +42,21 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: sweep folder not found; pass a folder of logs/multiruns/")
-    dirs = [path.parent.parent for path in sweep_dir.rglob(".hydra/overrides.yaml")]
-    if not dirs:
+    runs = RunFolder.below(sweep_dir)
+    if not runs:
         raise UserError(
             f"{sweep_dir}: no job folders (*/.hydra/overrides.yaml); pass the folder of one multirun"
         )
     jobs = []
     # job folders are numbers: order 2 before 10
-    for job_dir in sorted(dirs, key=lambda d: [(len(part), part) for part in d.relative_to(sweep_dir).parts]):
-        pairs = (item.partition("=")[::2] for item in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
-        summary_file = job_dir / SUMMARY_FILE
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+    for run in sorted(
+        runs, key=lambda r: [(len(part), part) for part in r.path.relative_to(sweep_dir).parts]
+    ):
+        pairs = (item.partition("=")[::2] for item in OmegaConf.load(run.saved_overrides))
+        summary = json.loads(run.summary.read_text()) if run.summary.is_file() else None
         # a job stopped between folds has a summary of the folds so far (old summaries lack the flag)
         finished = summary is not None and summary.get("complete", True)
-        jobs.append(Job(job_dir, dict(pairs), summary if finished else None))
+        jobs.append(Job(run, dict(pairs), summary if finished else None))
     return jobs
 
 
@@ -95,14 +88,14 @@ def write_sweep_summary(sweep_dir: str | Path, metric: str, direction: str = "ma
         [["job", metric, std, *keys]]
         + [
             [
-                job.dir.relative_to(sweep_dir),
+                job.run.path.relative_to(sweep_dir),
                 *((job.metric(metric), job.metric(std)) if job.summary else ("", "")),
             ]
             + [job.overrides.get(key, "") for key in keys]
             for job in jobs
         ]
     )
-    path = write_text(sweep_dir / SWEEP_SUMMARY_FILE, table.getvalue())
+    path = write_text(RunFolder(sweep_dir).sweep_summary, table.getvalue())
 
     swept = varying_keys(jobs)
     rows = [["job", metric, *swept]]
@@ -110,7 +103,7 @@ def write_sweep_summary(sweep_dir: str | Path, metric: str, direction: str = "ma
         value = f"{job.metric(metric):.4f}±{job.metric(std):.4f}" if job.summary else "no result"
         rows.append(
             [
-                str(job.dir.relative_to(sweep_dir)),
+                str(job.run.path.relative_to(sweep_dir)),
                 value,
                 *(_short(job.overrides.get(key, "")) for key in swept),
             ]
@@ -132,46 +125,49 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
     sweep_dir, as a sequential run of those folds writes them; checkpoint paths are relative to
     sweep_dir, so predict.py ckpt=<sweep_dir> ensembles the folds."""
     sweep_dir = Path(sweep_dir)
+    merged = RunFolder(sweep_dir)
     jobs = load_jobs(sweep_dir)
     others = [key for key in varying_keys(jobs) if key != FOLD_KEY]
     if others:
         raise UserError(
             f"{sweep_dir}: jobs differ in {others}, not only in {FOLD_KEY}; aggregate a sweep over folds only"
         )
-    unfinished = [str(job.dir.relative_to(sweep_dir)) for job in jobs if job.summary is None]
+    unfinished = [str(job.run.path.relative_to(sweep_dir)) for job in jobs if job.summary is None]
     if unfinished:
         raise UserError(
             f"{sweep_dir}: job(s) {unfinished} have not finished (failed, stopped or still running); finish "
             f"each with python train.py resume={sweep_dir}/<job>, then aggregate again"
         )
-    splits = {(job.dir / SPLIT_FILE).read_text() for job in jobs}
+    splits = {job.run.split.read_text() for job in jobs}
     if len(splits) > 1:
         raise UserError(
-            f"{sweep_dir}: the jobs' {SPLIT_FILE} differ, so their folds are not one split; "
+            f"{sweep_dir}: the jobs' {merged.split.name} differ, so their folds are not one split; "
             "rerun with one seed and data"
         )
-    results = [
-        {**fold, "checkpoint": str((job.dir / fold["checkpoint"]).relative_to(sweep_dir))}
-        for job in jobs
-        for fold in job.summary["folds"]
-    ]
-    folds = [result["fold"] for result in results]
-    if len(set(folds)) < len(folds):
+    # each fold as the job that trained it wrote it, its checkpoint path made relative to sweep_dir
+    folds = sorted(
+        ((fold, job.run) for job in jobs for fold in job.summary["folds"]),
+        key=lambda pair: pair[0]["fold"],
+    )
+    numbers = [fold["fold"] for fold, _ in folds]
+    if len(set(numbers)) < len(numbers):
         raise UserError(
-            f"{sweep_dir}: fold(s) trained more than once ({sorted(folds)}); aggregate one job per fold"
+            f"{sweep_dir}: fold(s) trained more than once ({numbers}); aggregate one job per fold"
         )
-    summary = summarize(
-        sorted(results, key=lambda result: result["fold"]),
+    write_text(merged.split, splits.pop())
+    summary = summarize_run(
+        merged,
+        [
+            {**fold, "checkpoint": str((run.path / fold["checkpoint"]).relative_to(sweep_dir))}
+            for fold, run in folds
+        ],
         jobs[0].summary["classes"],
         complete=True,
         # one split, so the same bad images were left out of every job
         bad_files_left_out=jobs[0].summary.get("bad_files_left_out", 0),
+        homes=[run for _, run in folds],
     )
-    fold_dirs = [(sweep_dir / result["checkpoint"]).parent.parent for result in summary["folds"]]
-    summary["ensemble"] = ensemble_report(sweep_dir, fold_dirs, summary["classes"])
-    write_text(sweep_dir / SPLIT_FILE, splits.pop())
-    write_json(sweep_dir / SUMMARY_FILE, summary)
-    print(f"cross-validation summary ({sweep_dir / SUMMARY_FILE}):\n{format_summary(summary)}")
+    print(summary_text(merged, summary))
     return summary
 
 
@@ -182,60 +178,3 @@ def sweep_direction(hydra_cfg: DictConfig, chosen: str | None = None) -> str:
     if isinstance(direction, list | tuple) or OmegaConf.is_list(direction):
         direction = direction[0]
     return getattr(direction, "name", str(direction))
-
-
-class SweepSummary(Callback):
-    """Hydra callback: at the end of a multirun, write the sweep summary; if the jobs differ only in
-    data.fold, merge them into one cv_summary.json too."""
-
-    def __init__(self, direction: str | None = None):
-        self.direction = direction
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            write_sweep_summary(
-                sweep_dir, config.optimized_metric, sweep_direction(config.hydra, self.direction)
-            )
-            jobs = load_jobs(sweep_dir)
-            if varying_keys(jobs) == [FOLD_KEY]:
-                aggregate_folds(sweep_dir)
-        except UserError as err:
-            # Hydra would turn an exception here into a warning with a class name: say it plainly
-            print(f"error: {err}")
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m genre_lightning.training.sweeps", description=__doc__.splitlines()[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    summary = commands.add_parser("summary", help=f"write {SWEEP_SUMMARY_FILE}: one row per job, best first")
-    summary.add_argument("sweep_dir", type=Path)
-    summary.add_argument(
-        "--metric", default=None, help="a cv_summary.json metric (default: the jobs' optimized_metric)"
-    )
-    summary.add_argument(
-        "--direction", choices=["maximize", "minimize"], help="default: as at the end of the sweep"
-    )
-    aggregate = commands.add_parser(
-        "aggregate", help=f"merge the jobs of a sweep over {FOLD_KEY} into one {SUMMARY_FILE}"
-    )
-    aggregate.add_argument("sweep_dir", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "aggregate":
-        aggregate_folds(args.sweep_dir)
-        return
-    # by default the same ranking as at the end of the sweep, from the first job's saved configs
-    saved = load_jobs(args.sweep_dir)[0].dir / ".hydra"
-    metric = args.metric or OmegaConf.load(saved / "config.yaml").optimized_metric
-    hydra_cfg = OmegaConf.load(saved / "hydra.yaml").hydra
-    direction = sweep_direction(
-        hydra_cfg, args.direction or OmegaConf.select(hydra_cfg, "callbacks.sweep_summary.direction")
-    )
-    write_sweep_summary(args.sweep_dir, metric, direction)
-
-
-if __name__ == "__main__":
-    main()

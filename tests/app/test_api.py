@@ -36,7 +36,7 @@ def test_a_song_gets_the_answer_predict_py_gives_and_a_timeline(
 
     # the same answer as predict.py's
     out = tmp_path / "rock.json"
-    result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", "windows=true", f"output={out}")
+    result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", "per_window=true", f"output={out}")
     assert result.code == 0, result.err
     [expected] = json.loads(out.read_text())["predictions"]
     assert record["genre"] == expected["genre"]

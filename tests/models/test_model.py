@@ -1,14 +1,24 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CONFIGS
 from hydra.utils import instantiate
 from lightning.pytorch import Callback, Trainer
+from omegaconf import OmegaConf
 from torch import nn
 
+from genre_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
 from genre_lightning.models.resnet import build_resnet
 from genre_lightning.models.schedules import warmup_cosine
+
+
+def test_the_model_config_normalises_with_imagenets_statistics():
+    # the config holds the values users override (model.mean=[0.5] for one channel); they must stay the
+    # ones the ImageNet weights were trained with
+    cfg = OmegaConf.load(CONFIGS / "model" / "resnet.yaml")
+    assert (tuple(cfg.mean), tuple(cfg.std)) == (IMAGENET_MEAN, IMAGENET_STD)
 
 
 def test_head_is_dropout_then_linear():

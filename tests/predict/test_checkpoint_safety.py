@@ -1,6 +1,5 @@
 """Issue 17: what prediction reads back from a run folder is data. A checkpoint that names code to call (as
-Hydra would) is refused with one line before anything runs, on every path that loads one; old checkpoints
-of the shapes train.py wrote still predict alike."""
+Hydra would) is refused with one line before anything runs, on every path that loads one."""
 
 import json
 import shutil
@@ -10,7 +9,7 @@ import pytest
 import torch
 
 from genre_lightning.errors import UserError
-from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, read_summary
 
 
 class WritesMarker:
@@ -142,50 +141,11 @@ def test_a_foreign_or_damaged_checkpoint_is_one_line(trained_run, tmp_path, whic
     assert "\n" not in str(caught.value) and not (tmp_path / "marker").exists()
 
 
-def old_compose(settings: dict) -> dict:
-    """The eval transform as train.py wrote it before the presets: a Hydra Compose config."""
-    steps = [{"_target_": "torchvision.transforms.v2.PILToTensor"}]
-    if settings["transforms"] == "resized_crop":
-        steps += [
-            {"_target_": "torchvision.transforms.v2.Resize", "size": settings["resize_size"]},
-            {"_target_": "torchvision.transforms.v2.CenterCrop", "size": settings["image_size"]},
-        ]
-    else:
-        steps += [
-            {"_target_": "genre_lightning.data.colormap.ColormapToMagnitude", "cmap": settings["colormap"]},
-            {
-                "_target_": "genre_lightning.data.transforms.TimeCrop",
-                "height": settings["image_size"],
-                "width": settings["eval_width"],
-                "crops": settings["eval_crops"],
-            },
-        ]
-    return {"_target_": "torchvision.transforms.v2.Compose", "transforms": steps}
-
-
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"transforms": "resized_crop", "image_size": 64, "resize_size": 64},
-        {"transforms": "time_crop", "image_size": 64, "eval_width": 48, "eval_crops": 2, "colormap": None},
-    ],
-)
-def test_an_old_checkpoint_predicts_as_its_preset_does(trained_run, demo_root, tmp_path, settings):
-    new = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=settings))
-    shutil.move(new, tmp_path / "new.ckpt")
-    old = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=old_compose(settings)))
-    images = sorted(demo_root.glob("Pop/*.jpg"))[:3]
-    ensembles = [Ensemble([old]), Ensemble([tmp_path / "new.ckpt"])]
-    assert ensembles[0].preprocessing["transform"] == settings
-    probabilities = [e.probabilities(torch.stack([e.preprocess(p) for p in images])) for e in ensembles]
-    assert torch.equal(*probabilities)
-
-
-def test_an_old_transform_of_another_shape_is_refused(trained_run, tmp_path):
-    settings = {"transforms": "resized_crop", "image_size": 64, "resize_size": 64}
-    # the right steps in another order: not a shape train.py wrote
-    compose = old_compose(settings)
-    compose["transforms"].append(compose["transforms"].pop(0))
+def test_a_transform_given_as_a_hydra_config_is_refused(trained_run, tmp_path):
+    compose = {
+        "_target_": "torchvision.transforms.v2.Compose",
+        "transforms": [{"_target_": "torchvision.transforms.v2.PILToTensor"}],
+    }
     ckpt = crafted(trained_run, tmp_path, lambda h: h["preprocessing"].update(transform=compose))
     with pytest.raises(
         UserError, match=r"holds a callable name \(hyper_parameters.preprocessing.transform._target_"
@@ -209,6 +169,13 @@ def test_a_summary_cannot_point_outside_its_run_folder(entry, trained_run, demo_
         f"error: {run / 'cv_summary.json'}: not a run summary written by train.py (checkpoint "
         f"{checkpoint!r} is outside the run folder); pass the run's fold checkpoints instead"
     )
+
+
+def test_a_summary_that_does_not_say_whether_the_run_finished_is_refused(tmp_path):
+    path = tmp_path / "cv_summary.json"
+    path.write_text(json.dumps({"folds": [{"checkpoint": "fold_0/checkpoints/best.ckpt"}]}))
+    with pytest.raises(UserError, match="not a run summary written by train.py"):
+        read_summary(path)
 
 
 def test_a_run_stopped_in_its_first_fold_says_how_to_finish_it(entry, trained_run, demo_root, tmp_path):

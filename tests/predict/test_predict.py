@@ -82,7 +82,7 @@ def mixed_run(trained_run: Path, folder: Path) -> Path:
     state["hyper_parameters"]["class_names"] = state["hyper_parameters"]["class_names"][::-1]
     torch.save(state, folder / "other.ckpt")
     (folder / "fold.ckpt").symlink_to(trained_run / "fold_0/checkpoints/best.ckpt")
-    summary = {"folds": [{"checkpoint": "fold.ckpt"}, {"checkpoint": "other.ckpt"}]}
+    summary = {"complete": True, "folds": [{"checkpoint": "fold.ckpt"}, {"checkpoint": "other.ckpt"}]}
     (folder / "cv_summary.json").write_text(json.dumps(summary))
     return folder
 

@@ -1,4 +1,4 @@
-"""Per-window predictions of songs (windows=true) and how windows make a song's answer (aggregate=)."""
+"""Per-window predictions of songs (per_window=true) and how windows make a song's answer (aggregate=)."""
 
 import csv
 import json
@@ -72,7 +72,13 @@ def song(tmp_path, write_song):
 @pytest.mark.parametrize("aggregate", ["mean", "max", "vote"])
 def test_windows_in_the_json_make_the_songs_answer(entry, trained_run, song, tmp_path, aggregate):
     out = tmp_path / "song.json"
-    args = [f"ckpt={trained_run}", f"audio={song}", "windows=true", f"aggregate={aggregate}", f"output={out}"]
+    args = [
+        f"ckpt={trained_run}",
+        f"audio={song}",
+        "per_window=true",
+        f"aggregate={aggregate}",
+        f"output={out}",
+    ]
     result = entry("predict.py", *args)
     assert result.code == 0, result.err
     report = json.loads(out.read_text())
@@ -117,7 +123,7 @@ def test_a_vote_prints_and_writes_its_counts_beside_the_mean_probabilities(
 
 def test_windows_in_the_csv_are_one_row_each_below_the_song(entry, trained_run, song, tmp_path):
     out = tmp_path / "song.csv"
-    result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", "windows=true", f"output={out}")
+    result = entry("predict.py", f"ckpt={trained_run}", f"audio={song}", "per_window=true", f"output={out}")
     assert result.code == 0, result.err
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))

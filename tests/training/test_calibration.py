@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE, TEST_PROBABILITIES_FILE
+from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE
 from genre_lightning.performance import cpu_has_fast_bf16
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.calibration import fit_temperature, scores
 
 
@@ -48,7 +49,7 @@ def test_a_run_is_calibrated_per_fold_and_scored_as_an_ensemble(trained_run):
         stored = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]["temperature"]
         assert float(stored) == pytest.approx(fold["val/temperature"]) and float(stored) != 1.0
         assert fold["test/ece_calibrated"] >= 0 and fold["val/ece"] >= 0
-        parts.append(torch.load(checkpoint.parent.parent / TEST_PROBABILITIES_FILE))
+        parts.append(torch.load(RunFolder(trained_run).test_probabilities(fold["fold"])))
 
     # the ensemble row is the mean of the folds' calibrated test probabilities
     probabilities = torch.stack([p["probabilities"] for p in parts]).mean(0)
@@ -104,7 +105,7 @@ def test_with_weight_averaging_the_run_scores_and_calibrates_the_weights_predict
     averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
     assert not torch.allclose(averaged["net.fc.1.weight"], raw["net.fc.1.weight"])
 
-    saved = torch.load(run / "fold_0" / TEST_PROBABILITIES_FILE)
+    saved = torch.load(RunFolder(run).test_probabilities(0))
     assert fold["test/acc"] == pytest.approx(
         float((saved["probabilities"].argmax(1) == saved["labels"]).float().mean())
     )

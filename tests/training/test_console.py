@@ -33,7 +33,7 @@ def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(de
     [logged] = [
         part for part in proc.stdout.replace("\r", "\n").split("\n") if "epoch 1/1: train loss" in part
     ]
-    assert logged.startswith("[") and "genre_lightning.training.progress" in logged, logged
+    assert logged.startswith("[") and "genre_lightning.training.callbacks.progress" in logged, logged
     assert "epoch 1/1: 100%" in proc.stdout
     [run] = (tmp_path / "logs" / "train" / "runs").iterdir()
     assert {RUN_LOCK, SPLIT_FILE, ".hydra", "train.log", "cv_summary.json"} <= {p.name for p in run.iterdir()}

@@ -12,7 +12,9 @@ def test_every_epoch_and_every_fold_logs_a_line_without_the_progress_bar(tiny_cf
     with caplog.at_level(logging.INFO, logger="genre_lightning"):
         train(cfg)
     number = r"\d+(\.\d+)?(e-?\d+)?"
-    epochs = [r.getMessage() for r in caplog.records if r.name == "genre_lightning.training.progress"]
+    epochs = [
+        r.getMessage() for r in caplog.records if r.name == "genre_lightning.training.callbacks.progress"
+    ]
     assert len(epochs) == 2, epochs
     for k, line in enumerate(epochs, start=1):
         assert re.fullmatch(

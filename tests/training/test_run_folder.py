@@ -9,8 +9,10 @@ from omegaconf import OmegaConf
 
 from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
 from genre_lightning.errors import UserError
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training import run_folder
-from genre_lightning.training.run_folder import ClaimRunFolder, claim, keep_split, release
+from genre_lightning.training.callbacks.hydra import ClaimRunFolder
+from genre_lightning.training.run_folder import claim, keep_split, release
 
 
 def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
@@ -131,10 +133,11 @@ def test_a_value_mistake_is_one_line_and_leaves_no_run_folder(entry, demo_root, 
 )
 def test_resuming_reads_the_saved_split_as_data_of_its_shape(tmp_path, saved):
     split = {"classes": ["A"], "test": [["a.jpg", 0]], "folds": [[["b.jpg", 0]]]}
-    keep_split(tmp_path, split, resume=False)
-    keep_split(tmp_path, split, resume=True)  # the same split: nothing to say
-    (tmp_path / "split.json").write_text(saved)
+    run = RunFolder(tmp_path)
+    keep_split(run, split, resume=False)
+    keep_split(run, split, resume=True)  # the same split: nothing to say
+    run.split.write_text(saved)
     with pytest.raises(
         UserError, match=r"split.json: not a split written by train.py; restore the run's own"
     ):
-        keep_split(tmp_path, split, resume=True)
+        keep_split(run, split, resume=True)

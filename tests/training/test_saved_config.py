@@ -72,9 +72,10 @@ def test_a_resume_refuses_an_edited_run_config(entry, run):
     )
 
 
-def test_an_older_run_resumes_with_a_warning(entry, run):
+def test_a_run_without_its_run_config_is_refused(entry, run):
     (run / "run_config.json").unlink()
     result = entry("train.py", f"resume={run}")
-    assert result.code == 0, result.err[-3000:]
-    assert "no run_config.json (an older run): its config cannot be verified" in result.out + result.err
-    assert not (run / "run_config.json").exists()
+    assert result.code == 2, result.err[-3000:]
+    assert last_line(result) == (
+        f"error: {run}/run_config.json: not found, so the run's config cannot be verified; start a new run"
+    )

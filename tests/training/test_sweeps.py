@@ -20,7 +20,8 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import find_checkpoints, load_classifier
-from genre_lightning.training import sweeps
+from genre_lightning.run_layout import RunFolder
+from genre_lightning.training import sweep_cli, sweeps
 from genre_lightning.training.kfold import train
 
 # 8 images per genre: 2 held out, 3 per fold, so each job trains in a second or two
@@ -50,7 +51,7 @@ def train_py(*args: str, log_dir) -> str:
 
 
 def read_rows(sweep_dir) -> list[dict]:
-    with open(sweep_dir / sweeps.SWEEP_SUMMARY_FILE, newline="") as f:
+    with open(RunFolder(sweep_dir).sweep_summary, newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -82,9 +83,9 @@ def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
     assert "sweep summary, best val/loss_mean first" in out
 
     # by hand: ranked the other way, then as the sweep ranked it (read from the jobs' saved configs)
-    sweeps.main(["summary", str(sweep), "--direction", "maximize"])
+    sweep_cli.main(["summary", str(sweep), "--direction", "maximize"])
     assert [row["job"] for row in read_rows(sweep)] == [row["job"] for row in reversed(rows)]
-    sweeps.main(["summary", str(sweep)])
+    sweep_cli.main(["summary", str(sweep)])
     assert read_rows(sweep) == rows
 
 
@@ -106,7 +107,7 @@ def test_fold_jobs_merge_into_the_sequential_run(fold_sweep, demo_root, tmp_path
     assert find_checkpoints(sweep, tmp_path) == [
         sweep / f"{k}/fold_{k}/checkpoints/best.ckpt" for k in (0, 1)
     ]
-    sweeps.main(["aggregate", str(sweep)])
+    sweep_cli.main(["aggregate", str(sweep)])
     assert json.loads((sweep / "cv_summary.json").read_text()) == merged
 
 

@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from genre_lightning.errors import UserError
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.kfold import train
 from genre_lightning.training.summary import optimized_value
 
@@ -123,13 +124,13 @@ def test_config_mistakes_are_one_line_errors_before_anything_is_written(
     assert not (run / "split.json").exists()
 
 
-def test_seed_experiment_is_the_published_recipe(tmp_path):
-    cfg = compose_train(["experiment=seed"], tmp_path / "run")
+def test_published_experiment_is_the_published_recipe(tmp_path):
+    cfg = compose_train(["experiment=published"], tmp_path / "run")
     assert (cfg.data.max_per_class, cfg.data.test_fraction, cfg.data.num_folds) == (1000, 0.2, 5)
     assert (cfg.model.arch, cfg.model.weights, cfg.model.dropout) == ("resnet50", "imagenet", 0.5)
     assert (cfg.trainer.max_epochs, cfg.data.batch_size) == (14, 32)
     assert cfg.model.optimizer.lr == 0.01 and cfg.model.optimizer.momentum == 0.9
-    # the seed's schedule, transforms and checkpoint choice, whatever the other recipes add
+    # the published project's schedule, transforms and checkpoint choice, whatever the other recipes add
     assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.scheduler_interval == "epoch"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau") and cfg.model.label_smoothing == 0
     assert cfg.data.transforms == "resized_crop"
@@ -154,6 +155,22 @@ def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(
         # evaluation sees the whole width (all the clip's time)
         assert crop["transforms"] == "time_crop" and crop["eval_width"] is None and crop["eval_crops"] == 1
         assert float(ckpt["state_dict"]["temperature"]) == pytest.approx(fold["val/temperature"])
+
+
+def test_opt_in_callbacks_combine_in_one_run(tiny_cfg):
+    """callbacks=[ema,early_stopping]: the default callbacks, the weight average and early stopping."""
+    defaults = list(tiny_cfg().callbacks)
+    cfg = tiny_cfg(
+        "data.fold=0", "data.max_per_class=8", "trainer.max_epochs=4", "callbacks=[ema,early_stopping]",
+        # no epoch lowers val/loss by a million: the fold stops after its second epoch (patience 1)
+        "callbacks.early_stopping.patience=1", "+callbacks.early_stopping.min_delta=1e6",
+    )  # fmt: skip
+    assert list(cfg.callbacks) == [*defaults, "ema", "early_stopping"]
+    summary = train(cfg)
+    assert summary["folds"][0]["epochs"] == 2
+    last = torch.load(RunFolder(cfg.paths.output_dir).last(0), map_location="cpu", weights_only=False)
+    states = " ".join(last["callbacks"])
+    assert "EMAWeightAveraging" in states and "EarlyStopping" in states, states
 
 
 def test_datamodule_builds_from_config(tiny_cfg):

@@ -1,4 +1,4 @@
-"""The seed project's input pipeline, as it ran: PIL decodes the full JPEG, then Resize + CenterCrop +
+"""The published project's input pipeline, as it ran: PIL decodes the full JPEG, then Resize + CenterCrop +
 ToTensor + Normalize in the loader workers, into an fp32 network trained by a plain loop."""
 
 from __future__ import annotations
@@ -6,31 +6,32 @@ from __future__ import annotations
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
+from genre_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
 from genre_lightning.data.images import ImageFiles, load_image
 
 
 def resize_size(image_size: int) -> int:
-    """The seed's Resize(256) for a 224 px crop, scaled to other crop sizes."""
+    """The published project's Resize(256) for a 224 px crop, scaled to other crop sizes."""
     return round(image_size * 256 / 224)
 
 
-def seed_transform(image_size: int):
+def published_transform(image_size: int):
     return transforms.Compose(
         [
             transforms.Resize(resize_size(image_size)),
             transforms.CenterCrop(image_size),
             transforms.ToTensor(),
-            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
 
 
-def seed_read(path):
+def published_read(path):
     """The full-size decode: load_image with no size to reduce to."""
     return load_image(path)
 
 
-def seed_loader(
+def published_loader(
     files: list[str],
     labels: list[int],
     image_size: int,
@@ -39,10 +40,10 @@ def seed_loader(
     train: bool,
     pin: bool,
 ):
-    """The seed's DataLoader over (file, label) pairs: shuffled with the last partial batch dropped for
-    training."""
+    """The published project's DataLoader over (file, label) pairs: shuffled with the last partial batch
+    dropped for training."""
     return DataLoader(
-        ImageFiles(files, labels, seed_transform(image_size), seed_read),
+        ImageFiles(files, labels, published_transform(image_size), published_read),
         batch_size=batch_size,
         shuffle=train,
         drop_last=train and len(files) > batch_size,
