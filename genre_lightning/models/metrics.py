@@ -26,7 +26,9 @@ class ConfusionCounts(Metric):
         classes = torch.arange(self.num_classes, device=labels.device)
         truth = (labels.view(-1, 1) == classes).float()
         predicted = (logits.argmax(dim=-1).view(-1, 1) == classes).float()
-        self.counts += truth.T @ predicted
+        # a sum of products, not a matrix product: autocast would run that in bf16, which counts exactly
+        # only up to 256
+        self.counts += (truth.unsqueeze(2) * predicted.unsqueeze(1)).sum(dim=0)
 
     def compute(self) -> torch.Tensor:
         return self.counts
