@@ -204,3 +204,13 @@ def test_confusion_counts_give_torchmetrics_accuracy_and_macro_f1():
     assert scores["acc"].item() == pytest.approx(accuracy.item())
     f1 = multiclass_f1_score(logits, labels, 5, average="macro")
     assert scores["f1"].item() == pytest.approx(f1.item())
+
+
+def test_confusion_counts_stay_exact_under_bf16_autocast():
+    from genre_lightning.models.metrics import ConfusionCounts
+
+    counts = ConfusionCounts(3)
+    logits = torch.tensor([[0.0, 1.0, 0.0]]).repeat(301, 1)  # 301 is no bf16 number
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        counts.update(logits, torch.ones(301, dtype=torch.long))
+    assert counts.compute()[1, 1].item() == 301
