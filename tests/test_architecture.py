@@ -27,7 +27,8 @@ ALLOWED = {
     "audio": BASE,
     "data": BASE | {"audio"},
     "demo": BASE | {"audio"},
-    "models": BASE,
+    # models accumulate their epoch scores with the metrics' ConfusionCounts
+    "models": BASE | {"metrics"},
     "training": BASE | {"performance", "metrics", "data", "models"},
     "predict": BASE | {"performance", "metrics", "audio", "data", "models"},
     # the web page: predictions through predict, examples from the demo synthesiser

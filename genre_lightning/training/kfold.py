@@ -31,6 +31,7 @@ from genre_lightning.training.loggers import fold_loggers
 from genre_lightning.training.run_folder import claimed, keep_split, last_checkpoint, write_bad_files
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import summarize_run, summary_text
+from genre_lightning.training.tensorboard import log_cross_validation
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def train(cfg: DictConfig) -> dict:
                 bad_files_left_out=len(datamodule.left_out),
                 write=writer,
             )
+            if writer and summary["complete"]:
+                log_cross_validation(run.path, summary, cfg.get("hparams"))
     log.info(summary_text(run, summary))
     return summary
 

@@ -120,14 +120,17 @@ def test_event_files_hold_images_and_per_class_scores(fold_sweep):
         tags = events.Tags()
         assert {"train/samples", "val/confusion_matrix", "test/confusion_matrix"} <= set(tags["images"])
         per_class = {
-            f"val/{score}/{name}" for score in ("precision", "recall", "f1") for name in summary["classes"]
+            f"val_per_genre/{score}/{name}"
+            for score in ("precision", "recall", "f1")
+            for name in summary["classes"]
         }
-        assert per_class | {"lr-SGD", "val/acc"} <= set(tags["scalars"])
+        assert per_class | {"train/lr", "val/acc"} <= set(tags["scalars"])
 
         # per-class scores of the final validation agree with the module's own metrics
         # (every genre has 3 validation images, so accuracy is the mean recall)
         def final(score, events=events, summary=summary):
-            values = [events.Scalars(f"val/{score}/{name}")[-1].value for name in summary["classes"]]
+            tags = [f"val_per_genre/{score}/{name}" for name in summary["classes"]]
+            values = [events.Scalars(tag)[-1].value for tag in tags]
             return sum(values) / len(values)
 
         assert final("recall") == pytest.approx(fold["val/acc"], abs=1e-6)

@@ -22,7 +22,7 @@ def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
     assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"] == "resized_crop"
     events = EventAccumulator(f"{run}/fold_1").Reload()
-    assert {"train/loss_epoch", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
     # the kept checkpoint is the epoch with the lowest validation loss; validating it again gives that loss
     # (one value per epoch, then the one of that validation)
     *per_epoch, again = [event.value for event in events.Scalars("val/loss")]
@@ -198,3 +198,16 @@ def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry
     # nor is it the latest finished run
     result = entry("predict.py", "ckpt=latest", f"image={image}", f"runs_dir={Path(run).parent}")
     assert result.code == 2 and "no finished training run" in result.err, result.err
+
+
+def test_recipe_search_sweeps_keys_the_fma_small_config_has(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(["experiment=fma_small", "hparams_search=fma_small_recipe"], tmp_path / "run")
+    assert cfg.data.resident is True and cfg.hydra.mode.name == "MULTIRUN"
+    params = cfg.hydra.sweeper.params
+    assert "data.batch_augment.1.alpha" in params
+    # every swept key names a value of the composed run (a typo would add a key train.py never reads)
+    missing = [key for key in params if OmegaConf.select(cfg, key, default="<none>") == "<none>"]
+    assert missing == []
+    assert cfg.data.batch_augment[1]._target_.endswith("Mixup")
