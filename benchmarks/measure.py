@@ -13,8 +13,34 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 from genre_lightning.performance import bf16_is_fast
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def train_config(overrides: list[str]):
+    """The train config as `python train.py OVERRIDES` composes it (paths.* among them: no Hydra run here)."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
+        return compose(config_name="train", overrides=overrides)
+
+
+def timing_trainer(cfg, precision: str, callbacks: list, epochs: int) -> pl.Trainer:
+    """The config's Trainer for timing training alone: no logger, checkpoints, progress bar or validation."""
+    return instantiate(
+        cfg.trainer,
+        precision=precision,
+        callbacks=[instantiate(cfg.callbacks.channels_last), *callbacks],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=epochs,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
 
 
 def reset_peak_rss() -> None:

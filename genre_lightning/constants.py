@@ -22,6 +22,9 @@ SUMMARY_FILE = "cv_summary.json"
 CONFUSION_FILE = "confusion_matrix.png"
 PER_GENRE_FILE = "per_genre.csv"
 TEST_PROBABILITIES_FILE = "test_probabilities.pt"
+# in an eval.py output folder, beside its confusion matrix and per-genre scores: the scores of the fold
+# ensemble and of each fold, and which genres and images they count
+EVAL_FILE = "eval.json"
 
 # in a dataset folder: how build_dataset.py rendered its images, and the songs it has finished
 RENDERING_MARKER = "spectrogram.json"

@@ -123,8 +123,8 @@ class RunFolder:
         return self.path / f"fold_{fold}"
 
     def checkpoint_dir(self, fold: int) -> Path:
-        """Where Lightning's checkpoint callbacks write: checkpoints/ in the logger's version folder, which
-        train_fold names after the fold folder."""
+        """Where Lightning's checkpoint callbacks write (train_fold gives them this folder: Lightning's own
+        choice, the first logger's folder, is an MLflow run's id, or one folder for every fold)."""
         return self.fold_dir(fold) / "checkpoints"
 
     def best(self, fold: int) -> Path:

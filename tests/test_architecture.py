@@ -22,12 +22,15 @@ ALLOWED = {
     "tables": set(),
     "run_layout": {"constants", "files"},
     "performance": {"errors"},
+    # scores of class probabilities and the report files made of them, for training and evaluation alike
+    "metrics": BASE,
     "audio": BASE,
     "data": BASE | {"audio"},
     "demo": BASE | {"audio"},
-    "models": BASE,
-    "training": BASE | {"performance", "data", "models"},
-    "predict": BASE | {"performance", "audio", "data", "models"},
+    # models accumulate their epoch scores with the metrics' ConfusionCounts
+    "models": BASE | {"metrics"},
+    "training": BASE | {"performance", "metrics", "data", "models"},
+    "predict": BASE | {"performance", "metrics", "audio", "data", "models"},
     # the web page: predictions through predict, examples from the demo synthesiser
     "app": BASE | {"performance", "audio", "data", "demo", "predict"},
 }

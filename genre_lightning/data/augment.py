@@ -1,8 +1,8 @@
-"""Batch-level augmentation on the training device: SpecAugment-style masks and mixup.
+"""Batch-level augmentation on the training device: SpecAugment-style masks, mixup and CutMix.
 
 The DataModule applies ``data.batch_augment`` to every training batch after it reaches the device
 (``on_after_batch_transfer``), so the masks and mixes cost a few tensor ops on the GPU instead of
-per-image work in the loader workers. Each augmentation maps (images, targets, number of classes) ->
+per-image work. Each augmentation maps (images, targets, number of classes) ->
 (images, targets), where targets are class indices (N) or, once mixup has mixed them, class
 probabilities (N x classes).
 """
@@ -45,17 +45,17 @@ class SpecAugment:
         return torch.where(rows | cols, fill, images), targets
 
 
-class Mixup:
-    """Mixes each image with another of the batch, weight lam ~ Beta(alpha, alpha), and their targets
-    the same way (Zhang et al., 2018); with probability ``prob`` per batch. ``time_cut=True`` pastes a
-    time slice of the other image instead (CutMix along time only), lam being the kept share."""
+class _Mix:
+    """Mixes each image of the batch with another of it, in proportion lam ~ Beta(alpha, alpha) drawn once
+    per batch, and their targets in the proportion the images ended with; with probability ``prob`` per
+    batch. The draws that size the mix are made on the host's generator, so no step waits on the device."""
 
-    def __init__(self, alpha: float = 0.3, prob: float = 1.0, time_cut: bool = False):
+    def __init__(self, alpha: float, prob: float):
         if not (isinstance(alpha, (int, float)) and alpha > 0):
             raise ValueError(f"alpha={alpha!r}: the Beta distribution's parameter must be > 0")
         if not (isinstance(prob, (int, float)) and 0 <= prob <= 1):
             raise ValueError(f"prob={prob!r}: a probability, 0 to 1")
-        self.alpha, self.prob, self.time_cut = alpha, prob, time_cut
+        self.alpha, self.prob = alpha, prob
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor, num_classes: int):
         if targets.ndim == 1:
@@ -64,13 +64,42 @@ class Mixup:
             return images, targets
         lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
         order = torch.randperm(len(images), device=images.device)
-        if self.time_cut:
-            w = images.shape[-1]
-            cut = round(w * (1 - lam))
-            start = int(torch.randint(w - cut + 1, ()))
-            images = images.clone()
-            images[..., start : start + cut] = images[order, ..., start : start + cut]
-            lam = 1 - cut / w
-        else:
-            images = lam * images.float() + (1 - lam) * images[order].float()
+        images, lam = self.mix(images, images[order], lam)
         return images, lam * targets + (1 - lam) * targets[order]
+
+    def mix(self, images: torch.Tensor, others: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:
+        """The mixed images, and the share of each that is still its own."""
+        raise NotImplementedError
+
+
+class Mixup(_Mix):
+    """Each image becomes lam * itself + (1 - lam) * another (Zhang et al., 2018)."""
+
+    def __init__(self, alpha: float = 0.3, prob: float = 1.0):
+        super().__init__(alpha, prob)
+
+    def mix(self, images, others, lam):
+        return lam * images.float() + (1 - lam) * others.float(), lam
+
+
+class CutMix(_Mix):
+    """A box of another image is pasted into each image, at the same place (Yun et al., 2019): a share
+    1 - lam of the area, centred at random and cut at the edges; the targets mix by the pasted area.
+    ``time_only=True`` pastes a slice of time spanning every frequency (1 - lam of the width)."""
+
+    def __init__(self, alpha: float = 1.0, prob: float = 1.0, time_only: bool = False):
+        super().__init__(alpha, prob)
+        self.time_only = time_only
+
+    def mix(self, images, others, lam):
+        h, w = images.shape[-2:]
+        side = 1 - lam if self.time_only else (1 - lam) ** 0.5
+        cut_h, cut_w = (h if self.time_only else round(h * side)), round(w * side)
+        y, x = int(torch.randint(h, ())), int(torch.randint(w, ()))
+        top, bottom = max(y - cut_h // 2, 0), min(y + cut_h - cut_h // 2, h)
+        left, right = max(x - cut_w // 2, 0), min(x + cut_w - cut_w // 2, w)
+        if self.time_only:
+            top, bottom = 0, h
+        images = images.clone()
+        images[..., top:bottom, left:right] = others[..., top:bottom, left:right]
+        return images, 1 - (bottom - top) * (right - left) / (h * w)

@@ -35,8 +35,8 @@ def _lookup(cmap: str) -> torch.Tensor:
 
 
 class ColormapToMagnitude(nn.Module):
-    """uint8 RGB 3 x H x W drawn with colormap ``cmap`` -> uint8 1 x H x W magnitude (0 = the colormap's
-    low end, 255 = its high end). ``cmap=None`` passes the image through unchanged."""
+    """uint8 RGB 3 x H x W (or N x 3 x H x W) drawn with colormap ``cmap`` -> uint8 1 x H x W magnitude
+    (0 = the colormap's low end, 255 = its high end). ``cmap=None`` passes the image through unchanged."""
 
     def __init__(self, cmap: str | None = None):
         super().__init__()
@@ -50,8 +50,9 @@ class ColormapToMagnitude(nn.Module):
         # the grid cell of each pixel, (r // 8) * 32 * 32 + (g // 8) * 32 + b // 8, in int32 bit operations:
         # this runs per image at full decode size
         cells = image.int() >> _SHIFT
-        index = (cells[0] << 2 * (8 - _SHIFT)) | (cells[1] << (8 - _SHIFT)) | cells[2]
-        return _lookup(self.cmap)[index].unsqueeze(0)
+        red, green, blue = cells.unbind(dim=-3)
+        index = (red << 2 * (8 - _SHIFT)) | (green << (8 - _SHIFT)) | blue
+        return _lookup(self.cmap).to(image.device)[index].unsqueeze(-3)
 
     def extra_repr(self) -> str:
         return f"cmap={self.cmap}"

@@ -8,14 +8,17 @@ from collections import Counter
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
 from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import MAX_PIXELS, ImageFiles, load_image
+from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
+from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
 from genre_lightning.data.splits import Split, discover, make_split, song_of
 from genre_lightning.errors import UserError, build
@@ -44,13 +47,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         image_size: int = 224,
         resize_size: int = 256,
-        crop_scale: float = 0.35,
-        crop_width: int | None = None,
-        eval_width: int | None = None,
-        eval_crops: int = 1,
-        colormap: str | None = None,
+        transforms: DictConfig | dict | None = None,
         batch_augment: list | None = None,
-        transforms: str = "resized_crop",
+        resident: bool | str = "auto",
+        resident_share: float = 0.5,
         bad_files: str = "error",
         max_image_pixels: int = MAX_PIXELS,
     ):
@@ -95,27 +95,44 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # more than 2%; a 1/2-scale decode would take twice the time and four times the cache for no
         # detail the picture holds (it has 128 mel bands from top to bottom).
         self.resize_size = resize_size
-        # named here so that sweeps and the hparams block reach them; the transform presets take them
-        self.image_size, self.crop_scale, self.colormap = image_size, crop_scale, colormap
-        self.crop_width, self.eval_width, self.eval_crops = crop_width, eval_width, eval_crops
+        self.image_size = image_size
         # masks and mixup on the training device, after the batch got there (on_after_batch_transfer)
         self.batch_augment = [
             build(f"data.batch_augment[{i}]", augment) for i, augment in enumerate(batch_augment or [])
         ]
-        # the family's presets (genre_lightning/data/presets.py); the eval preset's settings, plain values,
-        # go into checkpoints so prediction rebuilds the same preprocessing
+        # the family's presets (genre_lightning/data/presets.py) from data.transforms, which holds the
+        # family's name and its own values only; the eval preset's settings, plain values, go into
+        # checkpoints so prediction rebuilds the same preprocessing
+        if transforms is None:
+            transforms = {"family": "resized_crop", "crop_scale": 0.35}
+        if not isinstance(transforms, (dict, DictConfig)):
+            raise UserError(
+                f"data.transforms={transforms!r}: choose a family with data/transforms=resized_crop or "
+                "time_crop; fix data.transforms"
+            )
+        family = dict(transforms)
         settings = {
-            "transforms": transforms,
+            "transforms": family.pop("family", None),
             "image_size": image_size,
             "resize_size": resize_size,
-            "crop_scale": crop_scale,
-            "crop_width": crop_width,
-            "eval_width": eval_width,
-            "eval_crops": eval_crops,
-            "colormap": colormap,
+            **family,
         }
-        self.train_transform = presets.build(settings, train=True)
-        self.eval_transform = presets.build(settings, train=False)
+        keys = {name: f"data.{name}" for name in ("image_size", "resize_size")}
+        keys["transforms"] = "data.transforms.family"
+        self.train_transform = presets.build(settings, train=True, prefix="data.transforms.", keys=keys)
+        self.eval_transform = presets.build(settings, train=False, prefix="data.transforms.", keys=keys)
+        if not (resident == "auto" or isinstance(resident, bool)):
+            raise UserError(f"data.resident={resident!r}: use auto, true or false; fix data.resident")
+        share_ok = isinstance(resident_share, (int, float)) and not isinstance(resident_share, bool)
+        if not (share_ok and 0 < resident_share <= 1):
+            raise UserError(
+                f"data.resident_share={resident_share!r}: a share of the free memory, above 0 and at most 1; "
+                "fix data.resident_share"
+            )
+        self.resident, self.resident_share = resident, resident_share
+        # the decoded images, made by the first loader that uses them; (device, resident or not), decided once
+        self.resident_set: Resident | None = None
+        self.resident_choice: tuple[str, bool] | None = None
         # what the scan before the split does with images that do not decode or are far too small
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
@@ -167,7 +184,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
 
     @property
     def class_names(self) -> list[str]:
-        self.setup()
+        """The genres of the split setup() made."""
+        if self.split is None:
+            raise RuntimeError("class_names before setup(): the genres are known once the images are split")
         return self.split.classes
 
     @property
@@ -183,11 +202,14 @@ class SpectrogramDataModule(pl.LightningDataModule):
             "spectrogram": rendering.to_dict() if rendering else None,
         }
 
-    def loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader:
-        """A DataLoader over (file, label) pairs with this module's decoding, transforms and settings."""
+    def loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader | ResidentBatches:
+        """The batches of (file, label) pairs with this module's decoding, transforms and settings: from the
+        images kept on the training device (data.resident), or a DataLoader that decodes them."""
         self.setup()
         files, labels = [p for p, _ in items], [y for _, y in items]
         transform = self.train_transform if train else self.eval_transform
+        if self._use_resident():
+            return ResidentBatches(self.resident_set, files, labels, transform, self.batch_size, train)
         return DataLoader(
             ImageFiles(files, labels, transform, self.read),
             batch_size=self.batch_size,
@@ -200,6 +222,31 @@ class SpectrogramDataModule(pl.LightningDataModule):
             persistent_workers=self.persistent_workers and self.num_workers > 0 and not train,
         )
 
+    def _use_resident(self) -> bool:
+        """Whether the loaders draw from the images kept on the training device; decided (and logged) once,
+        the set decoded then: every image of the split, for every fold and the test."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        if self.resident_choice is not None and self.resident_choice[0] == str(device):
+            return self.resident_choice[1]
+        files = [path for path, _ in self.split.items]
+        prepare = self.train_transform.prepare
+        # the size of the set, from its first image (the one tensor is as large as its largest image)
+        nbytes = len(files) * prepare(v2.functional.pil_to_tensor(self.read(files[0]))).numel()
+        keep, why = choose(self.resident, nbytes, device, self.resident_share, processes)
+        self.resident_choice = (str(device), keep)
+        log.info("images %s: %s", "kept decoded on the device" if keep else "decoded by the loaders", why)
+        if keep:
+            # nvJPEG decodes JPEGs on a GPU in batches, unless the cache holds their pixels already
+            on_gpu = device.type == "cuda" and not self.cache
+            jpegs = functools.partial(
+                decode_jpegs, min_size=self.resize_size, device=device, max_pixels=self.max_image_pixels
+            )
+            self.resident_set = Resident(
+                files, self.read, prepare, device, self.num_workers, jpegs if on_gpu else None
+            )
+        return keep
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.batch_augment and self.trainer is not None and self.trainer.training:
             images, targets = batch
@@ -209,15 +256,15 @@ class SpectrogramDataModule(pl.LightningDataModule):
         return batch
 
     def use_fold(self, fold: int) -> None:
-        """Select fold ``fold`` (one of ``selected_folds``) as validation data, the other folds as training
-        data; the loaders made after this read them."""
+        """Set which fold (one of ``selected_folds``) is the validation data, the other folds the training
+        data, of the loaders made after this; it reads nothing."""
         self.fold = fold
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | ResidentBatches:
         return self.loader(self.split.train_val(self.fold)[0], train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | ResidentBatches:
         return self.loader(self.split.train_val(self.fold)[1], train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | ResidentBatches:
         return self.loader(self.split.test, train=False)

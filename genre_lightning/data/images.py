@@ -7,8 +7,11 @@ import os
 from collections.abc import Iterator
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from genre_lightning.errors import UserError
 
@@ -69,11 +72,38 @@ def load_image(
     with open_image(path, max_pixels) as image:
         if min_size is None:
             return to_rgb(image)
-        # draft keeps each side >= the size asked for, so a square bounds the short side; a no-op but for JPEG
-        image.draft("RGB", (min_size, min_size))
+        factor = _reduction(image, min_size)
         image = to_rgb(image)
-        factor = min(image.size) // min_size
         return image.reduce(factor) if factor > 1 else image
+
+
+def _reduction(image: Image.Image, min_size: int) -> int:
+    """Set the opened image's DCT scale (JPEG only), and return the whole factor that then reduces it."""
+    # draft keeps each side >= the size asked for, so a square bounds the short side; a no-op but for JPEG
+    image.draft("RGB", (min_size, min_size))
+    return max(1, min(image.size) // min_size)
+
+
+def decoded_size(path: str | os.PathLike, min_size: int, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """The (height, width) of load_image(path, min_size), read from the file's header: nothing decoded."""
+    with open_image(path, max_pixels) as image:
+        factor = _reduction(image, min_size)
+        width, height = image.size
+    return -(-height // factor), -(-width // factor)  # Image.reduce rounds up
+
+
+def decode_jpegs(paths: list[str], min_size: int, device, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:
+    """JPEG files decoded together on ``device`` (nvJPEG on a GPU, batched) to uint8 3 x H x W at the size
+    load_image gives: the full decode averaged over pixel areas to it, where libjpeg scales the DCT."""
+    sizes = [decoded_size(path, min_size, max_pixels) for path in paths]
+    data = [read_file(str(path)) for path in paths]
+    decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    return [
+        image
+        if tuple(image.shape[-2:]) == size
+        else F.interpolate(image[None].float(), size=size, mode="area")[0].round_().to(torch.uint8)
+        for image, size in zip(decoded, sizes)
+    ]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

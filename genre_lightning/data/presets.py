@@ -1,13 +1,20 @@
 """Transform presets: per family of transforms, a train preset and an eval preset with keyword-only values
 (as torchvision's references/classification/presets.py), chosen from FAMILIES by name.
 
-Settings are plain data, ``{"transforms": <family>, <value>: ...}``, with the names of the data.* config
-keys. A checkpoint stores its eval preset's settings, and prediction rebuilds the preset from them with
-this code: nothing in a settings dict names code to import.
+Settings are plain data, ``{"transforms": <family>, <value>: ...}``; in the config the family's own values
+sit under data.transforms (configs/data/transforms/<family>.yaml), so another family's cannot be set, and
+image_size and resize_size, which the scan and the decoding use too, under data. A checkpoint stores its
+eval preset's settings, and prediction rebuilds the preset from them with this code: nothing in a
+settings dict names code to import.
 
 Every preset turns the image into a uint8 tensor first (torchvision resizes uint8 tensors ~3x faster than
 PIL images); scaling and ImageNet normalisation happen inside the model, on the accelerator, so loaders
 move 4x fewer bytes and exports carry them.
+
+Each preset also has the batched form the DataModule's resident mode runs on the training device:
+``prepare`` (the deterministic steps before the random ones, done once to the whole set) and ``batch``
+(the rest, on a batch of prepared images; genre_lightning/data/transforms.py). The per-image presets
+are the reference the batched forms are tested against.
 """
 
 from __future__ import annotations
@@ -16,29 +23,72 @@ import inspect
 from typing import NoReturn
 
 import matplotlib
+import torch
 from torchvision.transforms import v2
 
 from genre_lightning.data.colormap import ColormapToMagnitude
-from genre_lightning.data.transforms import TimeCrop
+from genre_lightning.data.transforms import (
+    TimeCrop,
+    by_size,
+    column_slices,
+    crop_resize,
+    fit_height,
+    random_resized_boxes,
+    time_crop_starts,
+)
 from genre_lightning.errors import UserError
 
 
-class ResizedCropTrain(v2.Compose):
+class _DecodedPixels:
+    """The resized_crop family crops the decoded pixels as they are: nothing to do before its random steps."""
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """The steps before the random ones, done once to a set kept in memory (DataModule's resident)."""
+        return images
+
+
+class ResizedCropTrain(_DecodedPixels, v2.Compose):
     """RandomResizedCrop to image_size x image_size: an area share of crop_scale..1, aspect 3:4..4:3."""
 
     def __init__(self, *, image_size: int, crop_scale: float):
-        crop = v2.RandomResizedCrop(image_size, scale=(crop_scale, 1.0), ratio=(0.75, 1.333))
-        super().__init__([v2.PILToTensor(), crop])
+        scale, ratio = (crop_scale, 1.0), (0.75, 1.333)
+        super().__init__([v2.PILToTensor(), v2.RandomResizedCrop(image_size, scale, ratio)])
+        self.size, self.scale, self.ratio = image_size, scale, ratio
+
+    def batch(self, images: torch.Tensor, sizes: torch.Tensor, generator, narrowest: int) -> torch.Tensor:
+        """The crops of a prepared batch, drawn per image from ``generator``, on its device."""
+        boxes = random_resized_boxes(sizes, self.scale, self.ratio, generator)
+        return crop_resize(images, boxes, (self.size, self.size))
 
 
-class ResizedCropEval(v2.Compose):
+class ResizedCropEval(_DecodedPixels, v2.Compose):
     """The short side resized to resize_size, the centre image_size x image_size kept."""
 
     def __init__(self, *, image_size: int, resize_size: int):
-        super().__init__([v2.PILToTensor(), v2.Resize(resize_size), v2.CenterCrop(image_size)])
+        geometry = v2.Compose([v2.Resize(resize_size), v2.CenterCrop(image_size)])
+        super().__init__([v2.PILToTensor(), geometry])
+
+    def batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
+        """A prepared batch evaluated as one image at a time would be, by groups of one size."""
+        return by_size(self.transforms[1], images, groups)
 
 
-class TimeCropTrain(v2.Compose):
+class _TimeCropPixels:
+    """The time_crop family's steps before the crop, done once to a set kept in memory: the colormap's
+    magnitudes, and every image resized to image_size high (keeping its aspect)."""
+
+    transforms: list  # PILToTensor, ColormapToMagnitude, TimeCrop
+
+    @property
+    def crop(self) -> TimeCrop:
+        return self.transforms[2]
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """The steps before the random ones, done once to a set kept in memory (DataModule's resident)."""
+        return fit_height(self.transforms[1](images), self.crop.height)
+
+
+class TimeCropTrain(_TimeCropPixels, v2.Compose):
     """image_size high (every frequency), a crop_width slice at a random time; with a colormap, pixels
     mapped back to one magnitude channel."""
 
@@ -46,8 +96,22 @@ class TimeCropTrain(v2.Compose):
         crop = TimeCrop(image_size, crop_width, train=True)
         super().__init__([v2.PILToTensor(), ColormapToMagnitude(colormap), crop])
 
+    def batch(self, images: torch.Tensor, sizes: torch.Tensor, generator, narrowest: int) -> torch.Tensor:
+        """The crops of a prepared batch (every image image_size high), each at a random time from
+        ``generator``; ``narrowest``: the width of the set's narrowest image."""
+        width, height = self.crop.width, self.crop.height
+        starts = time_crop_starts(sizes[:, 1], width, generator)
+        if narrowest >= width:  # slices of the prepared pixels, exactly as TimeCrop cuts them
+            return column_slices(images, starts, width)
+        # images narrower than the crop are stretched to it, as TimeCrop does
+        widths = sizes[:, 1:].float()
+        scale = widths / widths.clamp(min=width)
+        left = starts.unsqueeze(1) * scale
+        boxes = torch.cat([left, torch.zeros_like(left), left + width * scale, sizes[:, :1].float()], dim=1)
+        return crop_resize(images, boxes, (height, width))
 
-class TimeCropEval(v2.Compose):
+
+class TimeCropEval(_TimeCropPixels, v2.Compose):
     """image_size high; the whole width (eval_width None), its centre eval_width, or eval_crops evenly
     spaced eval_width slices stacked (the model averages their logits)."""
 
@@ -61,6 +125,10 @@ class TimeCropEval(v2.Compose):
     ):
         crop = TimeCrop(image_size, eval_width, crops=eval_crops)
         super().__init__([v2.PILToTensor(), ColormapToMagnitude(colormap), crop])
+
+    def batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
+        """A prepared batch evaluated as one image at a time would be, by groups of one size."""
+        return by_size(self.crop, images, groups)
 
 
 # family name (data.transforms) -> (train preset, eval preset)
@@ -99,41 +167,43 @@ VALUES = {
 NEUTRAL = {"colormap": None, "eval_width": None, "eval_crops": 1}
 
 
-def build(settings: dict, train: bool, prefix: str = "data.") -> v2.Compose:
+def build(
+    settings: dict, train: bool, prefix: str = "data.", keys: dict[str, str] | None = None
+) -> v2.Compose:
     """The train or eval preset of ``settings["transforms"]``, from the values of ``settings`` it takes; its
     own settings (plain data) in ``.settings``. A family or value it cannot use is a one-line UserError
-    naming the key as ``prefix + key``."""
+    naming the key: ``keys[name]`` where given, else ``prefix + name``."""
+
+    def key(name: str) -> str:
+        return (keys or {}).get(name, prefix + name)
+
     family = settings.get("transforms")
     if not isinstance(family, str) or family not in FAMILIES:
-        _reject(
-            f"{prefix}transforms", f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}"
-        )
+        _reject(key("transforms"), f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}")
     preset = FAMILIES[family][0 if train else 1]
     parameters = inspect.signature(preset).parameters
     # a value only another family uses, set to anything but its neutral one, would be ignored in silence
     for name, neutral in NEUTRAL.items():
         if name not in _used(family) and settings.get(name, neutral) != neutral:
             others = [other for other in FAMILIES if name in _used(other)]
-            leave = "null" if neutral is None else neutral
             _reject(
-                prefix + name,
+                key(name),
                 f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
-                f"(this run has {family}); "
-                f"add {prefix.rstrip('.')}/transforms={others[0]}, or leave {prefix}{name} {leave}",
+                f"(this run has {family}); remove {key(name)}, or choose transforms {others[0]}",
             )
     missing = [name for name, p in parameters.items() if p.default is p.empty and name not in settings]
     if missing:
-        _reject(f"{prefix}transforms", f"{family} needs {', '.join(prefix + name for name in missing)}")
+        _reject(key("transforms"), f"{family} needs {', '.join(key(name) for name in missing)}")
     values = {name: settings[name] for name in parameters if name in settings}
     for name, value in values.items():
         ok, what = VALUES[name]
         if not ok(value):
-            _reject(prefix + name, f"{value!r} is not {what}")
+            _reject(key(name), f"{value!r} is not {what}")
     if values.get("eval_crops", 1) > 1 and "eval_width" in values and values["eval_width"] is None:
         _reject(
-            f"{prefix}eval_crops",
+            key("eval_crops"),
             f"{values['eval_crops']} test-time crops of the whole width are one crop; "
-            f"set {prefix}eval_width to a crop width, or {prefix}eval_crops to 1",
+            f"set {key('eval_width')} to a crop width, or {key('eval_crops')} to 1",
         )
     built = preset(**values)
     built.settings = {"transforms": family, **values}

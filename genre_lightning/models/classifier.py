@@ -6,10 +6,9 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from genre_lightning.errors import UserError, config_part
+from genre_lightning.metrics import ConfusionCounts, summary_scores
 from genre_lightning.models.resnet import build_resnet
 
 
@@ -50,19 +49,11 @@ class GenreClassifier(pl.LightningModule):
         # logits / temperature gives calibrated probabilities; fitted on the validation set after training
         # (training/calibration.py) and saved in the checkpoint, so prediction and export apply it
         self.register_buffer("temperature", torch.ones(()))
-        metrics = MetricCollection(
-            {
-                "acc": MulticlassAccuracy(len(class_names), average="micro"),
-                "f1": MulticlassF1Score(len(class_names), average="macro"),
-            }
-        )
-        # one collection per stage: each accumulates over its own epoch
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
-        # per-epoch counts that the ConfusionMatrix callback turns into an image and per-class scores
-        self.val_confusion = MulticlassConfusionMatrix(len(class_names))
-        self.test_confusion = MulticlassConfusionMatrix(len(class_names))
+        # one confusion matrix per stage, summed on the device over its epoch: accuracy and macro F1 are read
+        # from it once per epoch (no host sync in a step), and the ConfusionMatrix callback draws it
+        self.train_confusion = ConfusionCounts(len(class_names))
+        self.val_confusion = ConfusionCounts(len(class_names))
+        self.test_confusion = ConfusionCounts(len(class_names))
 
     def setup(self, stage: str) -> None:
         # Compiled in place when a Trainer starts: parameter names, and so checkpoints, stay the plain
@@ -74,7 +65,7 @@ class GenreClassifier(pl.LightningModule):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits for a batch of uint8 (or 0-255 float) images, N x 3 x H x W; for N x crops x 3 x H x W
-        (test-time augmentation, data.eval_crops) the mean of each image's crops' logits."""
+        (test-time augmentation, data.transforms.eval_crops) the mean of each image's crops' logits."""
         if images.ndim == 5:
             n, crops = images.shape[:2]
             return self(images.flatten(0, 1)).view(n, crops, -1).mean(dim=1)
@@ -95,13 +86,10 @@ class GenreClassifier(pl.LightningModule):
         labels = targets.argmax(dim=-1) if targets.ndim == 2 else targets
         smoothing = self.hparams.label_smoothing if stage == "train" else 0.0
         loss = F.cross_entropy(logits.float(), targets, label_smoothing=smoothing)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(logits, labels)
-        if stage != "train":
-            getattr(self, f"{stage}_confusion").update(logits, labels)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        getattr(self, f"{stage}_confusion").update(logits, labels)
+        # the epoch's mean, accumulated on the device: a per-step value would be read back to the host
+        # (a sync) whenever the progress bar or a logger shows it
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -113,11 +101,32 @@ class GenreClassifier(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
+    def on_train_epoch_start(self):
+        self.train_confusion.reset()
+
     def on_validation_epoch_start(self):
         self.val_confusion.reset()
 
     def on_test_epoch_start(self):
         self.test_confusion.reset()
+
+    def on_train_epoch_end(self):
+        self._log_scores("train")
+        # a Python float: the learning rate the epoch ended with (per-step schedules move it every step)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+
+    def on_validation_epoch_end(self):
+        self._log_scores("val")
+
+    def on_test_epoch_end(self):
+        self._log_scores("test")
+
+    def _log_scores(self, stage: str) -> None:
+        # compute() sums the counts of every DDP process, so every rank gets the same scores
+        scores = summary_scores(getattr(self, f"{stage}_confusion").compute())
+        self.log_dict(
+            {f"{stage}/{name}": value.float() for name, value in scores.items()}, prog_bar=stage != "train"
+        )
 
     def predict_step(self, batch, batch_idx):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

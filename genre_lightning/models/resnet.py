@@ -33,16 +33,16 @@ def build_resnet(
 ) -> nn.Module:
     """ResNet whose final layer is Dropout(dropout) -> Linear(features, num_classes).
 
-    weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints
-    (downloaded there on first use); None starts from random weights. in_channels=1 takes one
-    magnitude channel (data.colormap): the first convolution's ImageNet weights are summed over RGB,
-    which on a grey image computes what the RGB network computes on it. ``width`` is the channel count
-    of the first stage (torchvision's is 64; each later stage doubles it): 32 has a quarter of the
-    compute, which on small spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy
-    (docs/accuracy.md: the lighter recipe).
+    weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints (downloaded there
+    on first use); None starts from random weights. in_channels=1 takes one magnitude channel
+    (data.transforms.colormap): the first convolution's ImageNet weights are summed over RGB, which on a grey
+    image computes what the RGB network computes on it. ``width`` is the channel count of the first stage
+    (torchvision's is 64; each later stage doubles it): 32 has a quarter of the compute, which on small
+    spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy (docs/accuracy.md: the lighter
+    recipe).
     """
     if in_channels not in (1, 3):
-        raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.colormap set)")
+        raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.transforms.colormap set)")
     check_arch(arch, weights)
     if width != 64 and weights is not None:
         raise UserError(

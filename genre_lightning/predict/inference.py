@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,12 +67,25 @@ def input_files(path: str | os.PathLike, kind: str, extensions: tuple[str, ...])
     raise UserError(f"{path}: {kind} not found; pass {kind}=<file or folder>")
 
 
-def file_loader(ensemble: Ensemble, rendering: Rendering | None) -> Callable[[Path], Loaded]:
+class FileReader:
     """How to read a file: a spectrogram image as one image, or (given how to render it) a song as its
-    windows."""
-    if rendering is None:
-        return lambda path: ([ensemble.preprocess(path)], None)
-    return lambda path: ensemble.preprocess_audio(path, rendering)
+    windows. Images can be decoded a batch of files at a time first (``prefetch``: Ensemble.decode_jpegs)."""
+
+    def __init__(self, ensemble: Ensemble, rendering: Rendering | None):
+        self.ensemble, self.rendering = ensemble, rendering
+
+    def prefetch(self, paths: list[Path]) -> dict[Path, torch.Tensor]:
+        return {} if self.rendering is not None else self.ensemble.decode_jpegs(paths)
+
+    def __call__(self, path: Path, decoded: torch.Tensor | None = None) -> Loaded:
+        if self.rendering is None:
+            return [self.ensemble.preprocess(path, decoded)], None
+        return self.ensemble.preprocess_audio(path, self.rendering)
+
+
+def file_loader(ensemble: Ensemble, rendering: Rendering | None) -> FileReader:
+    """How to read the files: images, or songs rendered as ``rendering`` says."""
+    return FileReader(ensemble, rendering)
 
 
 def song_rendering(ensemble: Ensemble, overrides: dict | None = None) -> Rendering:
@@ -101,7 +113,11 @@ def load_ensemble(cfg) -> Ensemble:
     """predict.py's and app.py's models (configs/inference), the settings checked before any is loaded."""
     check_inference(cfg.batch_size, cfg.aggregate)
     return Ensemble(
-        find_checkpoints(cfg.ckpt, cfg.runs_dir), pick_device(cfg.device), cfg.precision, cfg.max_image_pixels
+        find_checkpoints(cfg.ckpt, cfg.runs_dir),
+        pick_device(cfg.device),
+        cfg.precision,
+        cfg.max_image_pixels,
+        cfg.get("decode", "auto"),
     )
 
 
@@ -123,7 +139,7 @@ def window_votes(windows: torch.Tensor) -> torch.Tensor:
 def predict_files(
     ensemble: Ensemble,
     files: list[Path],
-    load: Callable[[Path], Loaded],
+    load: FileReader,
     batch_size: int = 32,
     aggregate: str = "mean",
 ) -> list[Prediction]:
@@ -142,12 +158,19 @@ def predict_files(
             probabilities.append(ensemble.probabilities(torch.stack(queue[:batch_size])))
             del queue[:batch_size]
 
-    for path in tqdm(files, unit="file", disable=None if len(files) > 1 else True):
+    def read_ahead():
+        # a batch of files decoded together (on the device where the ensemble decodes there), then each file
+        for start in range(0, len(files), batch_size):
+            decoded = load.prefetch(files[start : start + batch_size])
+            yield from ((path, decoded.get(path)) for path in files[start : start + batch_size])
+
+    shown = None if len(files) > 1 else True
+    for path, decoded in tqdm(read_ahead(), total=len(files), unit="file", disable=shown):
         prediction = Prediction(str(path))
         predictions.append(prediction)
         with input_warnings() as doubts:
             try:
-                images, prediction.spans = load(path)
+                images, prediction.spans = load(path, decoded)
                 queue.extend(images)
                 loaded.append((prediction, len(images)))
             except (UserError, AudioError) as err:

@@ -1,17 +1,12 @@
-"""Probabilities that mean what they say: temperature scaling (Guo et al., 2017) and its scores."""
+"""Probabilities that mean what they say: temperature scaling (Guo et al., 2017), used only where it helps."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_calibration_error,
-    multiclass_f1_score,
-)
 
-# equal-width confidence bins of the expected calibration error, as in Guo et al.
-ECE_BINS = 15
+from genre_lightning.metrics import scores
+
 # The temperatures a fit may reach: a factor of ten either way. Fitted ones lie near 1 (Guo et al.: 1 to 3;
 # our FMA folds: 1.03 to 1.20); beyond ten the fit no longer corrects the model's confidence but replaces its
 # probabilities with near-uniform (or near one-hot) ones, which says more about a small validation set or a
@@ -73,14 +68,3 @@ def checked_temperature(
             f"(too small, or a model near chance or always right); using {fitted:g}"
         )
     return fitted, None
-
-
-def scores(probabilities: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Accuracy, macro F1, negative log-likelihood and expected calibration error of class probabilities."""
-    classes = probabilities.shape[1]
-    return {
-        "acc": float(multiclass_accuracy(probabilities, labels, classes, average="micro")),
-        "f1": float(multiclass_f1_score(probabilities, labels, classes, average="macro")),
-        "nll": float(F.nll_loss(probabilities.clamp_min(1e-12).log(), labels)),
-        "ece": float(multiclass_calibration_error(probabilities, labels, classes, ECE_BINS, norm="l1")),
-    }

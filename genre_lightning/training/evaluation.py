@@ -3,19 +3,16 @@ then the fold ensemble (the mean of the folds' calibrated probabilities) on the 
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 
 import torch
-from torchmetrics.functional.classification import multiclass_confusion_matrix
 
-from genre_lightning.files import atomic_path, write_text
+from genre_lightning.files import atomic_path
+from genre_lightning.metrics import scores, write_report
 from genre_lightning.performance import inference_autocast
 from genre_lightning.run_layout import RunFolder
-from genre_lightning.training.calibration import checked_temperature, scores
-from genre_lightning.training.confusion import confusion_figure, per_class_scores
+from genre_lightning.training.calibration import checked_temperature
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +97,7 @@ def ensemble_report(run: RunFolder, saved: list[Path], class_names: list[str]) -
         return None
     probabilities = torch.stack([part["probabilities"] for part in parts]).mean(dim=0)
     labels = parts[0]["labels"]
-    matrix = multiclass_confusion_matrix(probabilities, labels, len(class_names))
-    with atomic_path(run.confusion_matrix) as tmp:
-        confusion_figure(matrix.double(), class_names).savefig(tmp, format="png", dpi=100)
-    per_class = per_class_scores(matrix)
-    table = io.StringIO()
-    writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["genre", "precision", "recall", "f1", "support"])
-    for i, name in enumerate(class_names):
-        row = [f"{per_class[score][i]:.4f}" for score in ("precision", "recall", "f1")]
-        writer.writerow([name, *row, int(matrix[i].sum())])
-    write_text(run.per_genre, table.getvalue())
-    test = {f"test/{name}": value for name, value in scores(probabilities, labels).items()}
-    return {"folds": len(parts), **test}
+    models = f"the ensemble of {len(parts)} folds" if len(parts) > 1 else "the one fold's model"
+    what = f"{models} on {len(labels)} test images"
+    result = write_report(probabilities, labels, class_names, what, run.confusion_matrix, run.per_genre)
+    return {"folds": len(parts), **{f"test/{name}": value for name, value in result.items()}}

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -27,9 +27,11 @@ from genre_lightning.training.checks import check_config
 from genre_lightning.training.evaluation import calibrate_fold
 from genre_lightning.training.interrupt import hint_on_stop
 from genre_lightning.training.library_noise import known_library_warnings
+from genre_lightning.training.loggers import fold_loggers
 from genre_lightning.training.run_folder import claimed, keep_split, last_checkpoint, write_bad_files
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import summarize_run, summary_text
+from genre_lightning.training.tensorboard import log_cross_validation
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ def train(cfg: DictConfig) -> dict:
                 bad_files_left_out=len(datamodule.left_out),
                 write=writer,
             )
+            if writer and summary["complete"]:
+                log_cross_validation(run.path, summary, cfg.get("hparams"))
     log.info(summary_text(run, summary))
     return summary
 
@@ -104,10 +108,11 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     model = build(
         "model", cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing
     )
-    # the loggers' version folder is the fold's folder: Lightning writes the checkpoints there too
-    version = run.fold_dir(fold).name
-    loggers = [build(f"logger.{name}", c, version=version) for name, c in cfg.get("logger", {}).items()]
+    loggers = fold_loggers(cfg, run.fold_dir(fold).name)
     callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(run.checkpoint_dir(fold))
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses one then
     precision = supported_precision(

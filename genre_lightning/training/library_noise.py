@@ -21,6 +21,14 @@ def known_library_warnings(trainer_cfg) -> Iterator[None]:
             category=FutureWarning,
             module=r"lightning\.pytorch\.utilities\._pytree",
         )
+        # debug=overfit (trainer.overfit_batches): Lightning says it turns the training loader's shuffling
+        # off, which is what overfitting a few batches means (configs/debug/overfit.yaml says so)
+        warnings.filterwarnings(
+            "ignore",
+            message="You requested to overfit but enabled train dataloader shuffling",
+            category=UserWarning,
+            module=r"lightning\.pytorch\.trainer\.connectors\.data_connector",
+        )
         if trainer_cfg.get("devices") == 1 and trainer_cfg.get("num_nodes", 1) == 1:
             # every Trainer on a machine where SLURM's srun is installed (a cluster's login node, or ours
             # in CI) hints at launching with srun: that concerns jobs of several processes (DDP) only, and

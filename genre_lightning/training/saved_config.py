@@ -26,6 +26,7 @@ UNCOMPARED = (
     "paths",
     "resume",
     "task_name",
+    "tags",
     "hparams",
     "optimized_metric",
     "logger",

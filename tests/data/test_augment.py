@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from genre_lightning.data.augment import Mixup, SpecAugment
+from genre_lightning.data.augment import CutMix, Mixup, SpecAugment
 from genre_lightning.data.transforms import TimeCrop
 
 
@@ -85,7 +85,7 @@ def test_mixup_mixes_images_and_targets_with_the_same_weight():
 def test_time_cutmix_pastes_one_slice_of_time_and_shares_targets_by_width():
     torch.manual_seed(1)
     images = torch.stack([torch.full((3, 4, 10), i, dtype=torch.uint8) for i in range(4)])
-    out, targets = Mixup(alpha=1.0, time_cut=True)(images, torch.arange(4), 4)
+    out, targets = CutMix(alpha=1.0, time_only=True)(images, torch.arange(4), 4)
     pasted = 0
     for i in range(4):
         columns = out[i, 0, 0]
@@ -96,3 +96,25 @@ def test_time_cutmix_pastes_one_slice_of_time_and_shares_targets_by_width():
         assert targets[i, i] == pytest.approx(1 - len(foreign) / 10)
         pasted += len(foreign)
     assert pasted, "some image must have received a slice"
+
+
+def test_cutmix_pastes_one_box_of_another_image_and_shares_targets_by_area():
+    torch.manual_seed(2)
+    images = torch.stack([torch.full((3, 12, 16), i, dtype=torch.uint8) for i in range(6)])
+    out, targets = CutMix(alpha=1.0)(images, torch.arange(6), 6)
+    pasted = 0
+    for i in range(6):
+        foreign = out[i, 0] != i
+        rows, cols = foreign.any(dim=1).nonzero().flatten(), foreign.any(dim=0).nonzero().flatten()
+        if len(rows):
+            # one rectangle, at the same place in every channel, from one other image
+            assert (
+                int(foreign.sum())
+                == len(rows) * len(cols)
+                == (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+            )
+            assert torch.equal(out[i, :, foreign], out[i, :1, foreign].expand(3, -1))
+            assert len(set(out[i, 0][foreign].tolist())) == 1
+        assert targets[i, i] == pytest.approx(1 - int(foreign.sum()) / (12 * 16))
+        pasted += int(foreign.sum())
+    assert pasted, "some image must have received a box"

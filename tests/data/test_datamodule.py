@@ -144,7 +144,8 @@ def test_unreadable_image_names_the_file(tmp_path):
         load_image(bad)
 
 
-def test_datamodule_loaders_yield_uint8_batches(demo_root):
+@pytest.mark.parametrize("resident", [False, True])
+def test_datamodule_loaders_yield_uint8_batches(demo_root, resident):
     dm = SpectrogramDataModule(
         root=str(demo_root),
         num_folds=2,
@@ -152,6 +153,7 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
         num_workers=0,
         image_size=64,
         resize_size=64,
+        resident=resident,
     )
     dm.setup("fit")
     assert dm.class_names == sorted(p.name for p in demo_root.iterdir() if p.is_dir())
@@ -160,17 +162,16 @@ def test_datamodule_loaders_yield_uint8_batches(demo_root):
     assert labels.dtype == torch.int64
     loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
     # train, validation and test together hold every image on disk once
-    listed = [path for loader in loaders.values() for path in loader.dataset.files]
+    # a DataLoader's dataset, or the resident batches themselves, list their files and labels
+    datasets = {name: getattr(loader, "dataset", loader) for name, loader in loaders.items()}
+    listed = [path for dataset in datasets.values() for path in dataset.files]
     assert sorted(listed) == sorted(str(p) for p in demo_root.glob("*/*.jpg"))
     # every label names the image's folder: in the datasets, and in the batches the loaders yield
-    for loader in loaders.values():
-        dataset = loader.dataset
+    for dataset in datasets.values():
         assert [dm.class_names[y] for y in dataset.labels] == [Path(f).parent.name for f in dataset.files]
     for name in ("val", "test"):  # unshuffled: batches follow the file list
         batched = torch.cat([labels for _, labels in loaders[name]]).tolist()
-        assert [dm.class_names[y] for y in batched] == [
-            Path(f).parent.name for f in loaders[name].dataset.files
-        ]
+        assert [dm.class_names[y] for y in batched] == [Path(f).parent.name for f in datasets[name].files]
     assert json.loads(json.dumps(dm.split.to_dict()))["classes"] == dm.class_names
 
 
@@ -229,9 +230,9 @@ def test_the_datamodule_owns_which_folds_are_trained(tmp_path):
     one.setup()
     assert one.selected_folds == [2]
     # the validation loader of the selected fold holds exactly that fold's files
-    assert sorted(one.val_dataloader().dataset.files) == sorted(p for p, _ in one.split.folds[2])
+    assert sorted(one.val_dataloader().files) == sorted(p for p, _ in one.split.folds[2])
     one.use_fold(0)
-    assert sorted(one.val_dataloader().dataset.files) == sorted(p for p, _ in one.split.folds[0])
+    assert sorted(one.val_dataloader().files) == sorted(p for p, _ in one.split.folds[0])
     with pytest.raises(UserError, match=r"data.fold=3: must be in 0..2"):
         SpectrogramDataModule(root=str(root), num_folds=3, fold=3)
 

@@ -41,12 +41,22 @@ def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, se
     "override, message",
     [
         (
-            "data.transforms=flip",
-            r"^data.transforms: unknown transform family 'flip'; use one of resized_crop",
+            "data.transforms.family=flip",
+            r"^data.transforms.family: unknown transform family 'flip'; use one of resized_crop",
         ),
-        ("data.colormap=nope", r"^data.colormap: 'nope' is not null \(RGB\) or a matplotlib colormap name"),
-        ("data.eval_crops=3", r"^data.eval_crops: 3 test-time crops .* set data.eval_width to a crop width"),
-        ("data.crop_width=-8", r"^data.crop_width: -8 is not a positive whole number of pixels"),
+        (
+            "data.transforms.colormap=nope",
+            r"^data.transforms.colormap: 'nope' is not null \(RGB\) or a matplotlib colormap name",
+        ),
+        (
+            "data.transforms.eval_crops=3",
+            r"^data.transforms.eval_crops: 3 test-time crops .* set data.transforms.eval_width to a crop",
+        ),
+        (
+            "data.transforms.crop_width=-8",
+            r"^data.transforms.crop_width: -8 is not a positive whole number of pixels",
+        ),
+        ("data.image_size=0", r"^data.image_size: 0 is not a positive whole number of pixels"),
     ],
 )
 def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_path):
@@ -57,15 +67,27 @@ def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_pat
     assert re.search(message, user_message(caught.value) or "")
 
 
-@pytest.mark.parametrize("override", ["data.colormap=magma", "data.eval_crops=3", "data.eval_width=64"])
-def test_a_value_only_another_family_uses_is_refused_not_ignored(override, tmp_path):
-    # the default family, resized_crop, has no colormap and no test-time crops
-    cfg = compose_train([f"data.root={tmp_path}", override], tmp_path / "run")
-    key = override.split("=")[0]
+@pytest.mark.parametrize("value", ["colormap=magma", "eval_crops=3", "eval_width=64"])
+def test_a_value_only_another_family_uses_cannot_be_set(value, tmp_path):
+    # the default family, resized_crop, has no colormap and no test-time crops: its config has no such key
+    with pytest.raises(Exception, match=rf"Could not override 'data.transforms.{value.split('=')[0]}'"):
+        compose_train([f"data.root={tmp_path}", f"data.transforms.{value}"], tmp_path / "run")
+    # added anyway, it is refused, not ignored
+    cfg = compose_train([f"data.root={tmp_path}", f"+data.transforms.{value}"], tmp_path / "run")
+    key = f"data.transforms.{value.split('=')[0]}"
     with pytest.raises(Exception) as caught:
         instantiate(cfg.data)
     assert re.search(
         rf"^{key}: .* acts only with transforms time_crop \(this run has resized_crop\); "
-        rf"add data/transforms=time_crop, or leave {key} ",
+        rf"remove {key}, or choose transforms time_crop",
         user_message(caught.value) or "",
     )
+
+
+def test_sweeps_and_the_hparams_block_reach_each_familys_values(tmp_path):
+    cfg = compose_train([f"data.root={tmp_path}", "data.transforms.crop_scale=0.6"], tmp_path / "run")
+    assert cfg.hparams.crop_scale == 0.6 and cfg.hparams.eval_crops is None
+    assert cfg.hparams.transforms == "resized_crop"
+    cfg = compose_train(["experiment=fma_small", f"data.root={tmp_path}"], tmp_path / "run")
+    assert cfg.hparams.crop_scale is None and cfg.hparams.eval_crops == 1
+    assert instantiate(cfg.data).train_transform.crop.width == 96

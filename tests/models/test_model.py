@@ -81,6 +81,7 @@ class LearningRates(Callback):
 
 def test_scheduler_halves_the_lr_when_the_validation_loss_stops_improving(tiny_cfg):
     datamodule = instantiate(tiny_cfg().data)
+    datamodule.setup()  # the genres are known once the images are split
     model = GenreClassifier(
         datamodule.class_names,
         arch="resnet18",
@@ -184,3 +185,33 @@ def test_weight_decay_can_spare_norm_scales_and_biases():
     assert decayed["weight_decay"] == 0.05 and all(p.ndim > 1 for p in decayed["params"])
     assert spared["weight_decay"] == 0.0 and all(p.ndim == 1 for p in spared["params"])
     assert len(decayed["params"]) + len(spared["params"]) == len(list(model.parameters()))
+
+
+def test_confusion_counts_give_torchmetrics_accuracy_and_macro_f1():
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+
+    from genre_lightning.metrics import ConfusionCounts, summary_scores
+
+    generator = torch.Generator().manual_seed(0)
+    # class 4 is never the target nor predicted (left out of the macro mean), class 3 only predicted
+    logits = torch.randn(50, 5, generator=generator)
+    logits[:, 4] -= 100
+    labels = torch.randint(0, 3, (50,), generator=generator)
+    counts = ConfusionCounts(5)
+    for part in range(0, 50, 16):  # batches of an epoch add up
+        counts.update(logits[part : part + 16], labels[part : part + 16])
+    scores = summary_scores(counts.compute())
+    accuracy = multiclass_accuracy(logits, labels, 5, average="micro")
+    assert scores["acc"].item() == pytest.approx(accuracy.item())
+    f1 = multiclass_f1_score(logits, labels, 5, average="macro")
+    assert scores["f1"].item() == pytest.approx(f1.item())
+
+
+def test_confusion_counts_stay_exact_under_bf16_autocast():
+    from genre_lightning.metrics import ConfusionCounts
+
+    counts = ConfusionCounts(3)
+    logits = torch.tensor([[0.0, 1.0, 0.0]]).repeat(301, 1)  # 301 is no bf16 number
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        counts.update(logits, torch.ones(301, dtype=torch.long))
+    assert counts.compute()[1, 1].item() == 301

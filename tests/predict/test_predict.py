@@ -17,6 +17,7 @@ from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.demo.synth import synthesize
+from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
 from genre_lightning.predict.inference import file_loader, input_files, predict_files
 
@@ -471,3 +472,44 @@ def test_audio_folder_end_to_end(trained_run, songs, tmp_path):
     )
     predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
     assert predictions[1]["windows"] == 1 and predictions[1]["genre"] == rows[str(bad / "punk.flac")][0]
+
+
+def test_jpegs_decoded_in_batches_on_the_device_match_the_pil_path(trained_run, demo_root, tmp_path):
+    # decode=batched is the code CUDA runs (auto picks it there), here with device=cpu. Larger JPEGs than the
+    # models' input, which PIL decodes at a reduced DCT scale and the batched path at full size; a PNG and a
+    # truncated JPEG among them go one at a time through PIL.
+    files = []
+    for k, path in enumerate(sorted(demo_root.glob("*/*_0001.jpg"))[:5]):
+        files.append(tmp_path / f"{k}.jpg")
+        Image.open(path).resize((384, 288), Image.Resampling.BICUBIC).save(files[-1], quality=90)
+    Image.open(files[0]).save(tmp_path / "png.png")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(files[1].read_bytes()[:2000])
+    checkpoints = find_checkpoints(trained_run, trained_run.parent)
+    pil = Ensemble(checkpoints, precision="32", decode="pil")
+    batched = Ensemble(checkpoints, precision="32", decode="batched")
+    assert not pil.batched and batched.batched and Ensemble(checkpoints).batched is False  # auto, on a CPU
+
+    decoded = batched.decode_jpegs([*files, tmp_path / "png.png"])
+    assert list(decoded) == files and decoded[files[0]].shape == (3, 288, 384)
+    assert batched.decode_jpegs([files[0], truncated]) == {}  # one bad file: each is then read alone
+    for path in files:
+        by_pil, on_device = pil.preprocess(path).float(), batched.preprocess(path, decoded[path]).float()
+        assert by_pil.shape == on_device.shape
+        assert (by_pil - on_device).abs().mean() < 2.0  # grey levels of 255
+
+    inputs = [*files, tmp_path / "png.png", truncated]
+    expected = predict_files(pil, inputs, file_loader(pil, None), batch_size=3)
+    got = predict_files(batched, inputs, file_loader(batched, None), batch_size=3)
+    assert [p.error for p in got] == [p.error for p in expected]
+    assert got[-1].error and "truncated.jpg" in got[-1].error
+    assert torch.allclose(
+        torch.tensor([p.probabilities for p in got[:-1]]),
+        torch.tensor([p.probabilities for p in expected[:-1]]),
+        atol=0.03,
+    )
+
+
+def test_unknown_decode_is_a_clear_error(trained_run):
+    with pytest.raises(UserError, match="decode='nvjpeg'"):
+        Ensemble(find_checkpoints(trained_run, trained_run.parent), decode="nvjpeg")

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE
+from genre_lightning.metrics import scores
 from genre_lightning.performance import cpu_has_fast_bf16
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
 from genre_lightning.run_layout import RunFolder
-from genre_lightning.training.calibration import fit_temperature, scores
+from genre_lightning.training.calibration import fit_temperature
 
 
 def overconfident(n: int = 4000, classes: int = 5, temperature: float = 2.0, seed: int = 0):
@@ -63,13 +64,21 @@ def test_a_run_is_calibrated_per_fold_and_scored_as_an_ensemble(trained_run):
 
     # per-genre scores agree with the ensemble's predictions
     with open(trained_run / PER_GENRE_FILE, newline="") as f:
-        rows = list(csv.DictReader(f))
+        *rows, macro, weighted = list(csv.DictReader(f))
     assert [row["genre"] for row in rows] == summary["classes"]
     predicted = probabilities.argmax(1)
     for index, row in enumerate(rows):
         hits = int(((predicted == index) & (labels == index)).sum())
         assert float(row["recall"]) == pytest.approx(hits / int((labels == index).sum()), abs=1e-4)
         assert int(row["support"]) == int((labels == index).sum())
+    # the averages: every genre once, and weighted by its test images (weighted recall is the accuracy)
+    assert (macro["genre"], weighted["genre"]) == ("macro avg", "weighted avg")
+    assert int(macro["support"]) == int(weighted["support"]) == len(labels)
+    for score in ("precision", "recall", "f1"):
+        mean = sum(float(row[score]) for row in rows) / len(rows)
+        assert float(macro[score]) == pytest.approx(mean, abs=1e-3)
+    assert float(macro["f1"]) == pytest.approx(ensemble["test/f1"], abs=1e-3)
+    assert float(weighted["recall"]) == pytest.approx(ensemble["test/acc"], abs=1e-4)
     assert (trained_run / CONFUSION_FILE).read_bytes()[:4] == b"\x89PNG"
 
     # prediction applies each fold's temperature: the ensemble gives the saved test probabilities, when it

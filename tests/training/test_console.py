@@ -12,10 +12,17 @@ from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
 
 def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(demo_root, tmp_path):
     # from another folder, as a user would, with Hydra's default run folder (logs/train/runs/<time>) and
-    # the progress bar on
+    # the progress bar on; every logger (MLflow sets up its database, and imports much, on first use)
     overrides = [o for o in TINY if "enable_progress_bar" not in o]
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *overrides, f"data.root={demo_root}", "data.fold=0"],
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *overrides,
+            f"data.root={demo_root}",
+            "data.fold=0",
+            "logger=many",
+        ],
         cwd=tmp_path,
         # CPU only, as CI: on a GPU machine Lightning rightly hints that the GPU goes unused
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
@@ -26,7 +33,8 @@ def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(de
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # Lightning's warnings and Python's would land on stderr; the project logs to stdout
     assert proc.stderr == ""
-    for noise in ("Warning", "Seed set", "GPU available", "Tip:", "LeafSpec", "v_num", "Restoring states"):
+    noises = ("Warning", "Seed set", "GPU available", "Tip:", "LeafSpec", "v_num", "Restoring states")
+    for noise in (*noises, "mlflow", "alembic"):
         assert noise not in proc.stdout, noise
     # the epoch's log line has a line of its own, not the end of the bar's (the bar redraws itself after
     # a carriage return); the bar counts epochs as the log does
@@ -36,4 +44,6 @@ def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(de
     assert logged.startswith("[") and "genre_lightning.training.callbacks.progress" in logged, logged
     assert "epoch 1/1: 100%" in proc.stdout
     [run] = (tmp_path / "logs" / "train" / "runs").iterdir()
-    assert {RUN_LOCK, SPLIT_FILE, ".hydra", "train.log", "cv_summary.json"} <= {p.name for p in run.iterdir()}
+    assert {RUN_LOCK, SPLIT_FILE, ".hydra", "train.log", "cv_summary.json", "csv", "mlflow.db"} <= {
+        p.name for p in run.iterdir()
+    }

@@ -120,14 +120,17 @@ def test_event_files_hold_images_and_per_class_scores(fold_sweep):
         tags = events.Tags()
         assert {"train/samples", "val/confusion_matrix", "test/confusion_matrix"} <= set(tags["images"])
         per_class = {
-            f"val/{score}/{name}" for score in ("precision", "recall", "f1") for name in summary["classes"]
+            f"val_per_genre/{score}/{name}"
+            for score in ("precision", "recall", "f1")
+            for name in summary["classes"]
         }
-        assert per_class | {"lr-SGD", "val/acc"} <= set(tags["scalars"])
+        assert per_class | {"train/lr", "val/acc"} <= set(tags["scalars"])
 
         # per-class scores of the final validation agree with the module's own metrics
         # (every genre has 3 validation images, so accuracy is the mean recall)
         def final(score, events=events, summary=summary):
-            values = [events.Scalars(f"val/{score}/{name}")[-1].value for name in summary["classes"]]
+            tags = [f"val_per_genre/{score}/{name}" for name in summary["classes"]]
+            values = [events.Scalars(tag)[-1].value for tag in tags]
             return sum(values) / len(values)
 
         assert final("recall") == pytest.approx(fold["val/acc"], abs=1e-6)
@@ -156,8 +159,8 @@ def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_
         cfg = OmegaConf.load(sweep / row["job"] / ".hydra" / "config.yaml")
         assert cfg.model.optimizer.lr == pytest.approx(trial.params["model.optimizer.lr"])
         assert 0.0005 <= cfg.model.optimizer.lr <= 0.1 and 0.0 <= cfg.model.dropout <= 0.7
-        # the sampled value is the one the job ran with (the train preset takes data.crop_scale)
-        assert cfg.data.crop_scale == float(row["data.crop_scale"])
+        # the sampled value is the one the job ran with (the train preset takes data.transforms.crop_scale)
+        assert cfg.data.transforms.crop_scale == float(row["data.transforms.crop_scale"])
 
         # TensorBoard's HPARAMS tab: the trial's sampled settings beside its final metrics
         events = EventAccumulator(str(sweep / row["job"] / "fold_0")).Reload()

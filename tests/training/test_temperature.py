@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from genre_lightning.training.calibration import TEMPERATURE_RANGE, checked_temperature, scores
+from genre_lightning.metrics import scores
+from genre_lightning.training.calibration import TEMPERATURE_RANGE, checked_temperature
 from genre_lightning.training.evaluation import calibrate_fold
 
 # six validation images, three genres: the NLL's temperature (2.09) would raise the ECE from 0.278 to 0.344

@@ -22,7 +22,7 @@ def test_one_fold_run_writes_checkpoint_events_split_and_summary(tiny_cfg):
     assert ckpt["hyper_parameters"]["class_names"] == summary["classes"]
     assert ckpt["hyper_parameters"]["preprocessing"]["transform"]["transforms"] == "resized_crop"
     events = EventAccumulator(f"{run}/fold_1").Reload()
-    assert {"train/loss_epoch", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
+    assert {"train/loss", "val/loss", "val/acc"} <= set(events.Tags()["scalars"])
     # the kept checkpoint is the epoch with the lowest validation loss; validating it again gives that loss
     # (one value per epoch, then the one of that validation)
     *per_epoch, again = [event.value for event in events.Scalars("val/loss")]
@@ -46,10 +46,12 @@ def test_a_run_folder_is_never_reused(tiny_cfg):
         train(cfg)
 
 
-def test_kfold_run_beats_chance_on_demo_data(tiny_cfg):
-    # 7 genres: chance is 14%; a few epochs of resnet18 at 64 px must clearly learn the traits.
+@pytest.mark.parametrize("resident", [True, False])
+def test_kfold_run_beats_chance_on_demo_data(tiny_cfg, resident):
+    # 7 genres: chance is 14%; a few epochs of resnet18 at 64 px must clearly learn the traits, with the
+    # images kept decoded in memory (batched crops) or decoded by the loaders (per-image crops).
     # Batches of 8 give BatchNorm's running statistics enough steps to settle on so little data.
-    summary = train(tiny_cfg("trainer.max_epochs=10", "data.batch_size=8"))
+    summary = train(tiny_cfg("trainer.max_epochs=10", "data.batch_size=8", f"data.resident={resident}"))
     assert [f["fold"] for f in summary["folds"]] == [0, 1]
     metrics = summary["metrics"]
     assert metrics["val/acc_mean"] > 0.3, metrics
@@ -133,14 +135,14 @@ def test_published_experiment_is_the_published_recipe(tmp_path):
     # the published project's schedule, transforms and checkpoint choice, whatever the other recipes add
     assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.scheduler_interval == "epoch"
     assert cfg.model.scheduler._target_.endswith("ReduceLROnPlateau") and cfg.model.label_smoothing == 0
-    assert cfg.data.transforms == "resized_crop"
+    assert cfg.data.transforms.family == "resized_crop"
     assert cfg.data.batch_augment == [] and cfg.callbacks.model_checkpoint.monitor == "val/loss"
 
 
 def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(demo_root, tmp_path):
     overrides = [
         "experiment=fma_small", f"data.root={demo_root}", "data.image_size=64", "data.resize_size=64",
-        "data.crop_width=48", "data.num_folds=2", "data.batch_size=16", "data.num_workers=0",
+        "data.transforms.crop_width=48", "data.num_folds=2", "data.batch_size=16", "data.num_workers=0",
         "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
     ]  # fmt: skip
     cfg = compose_train(overrides, tmp_path / "run")
@@ -180,8 +182,9 @@ def test_datamodule_builds_from_config(tiny_cfg):
 
 
 def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry, demo_root):
-    # Lightning's smoke test: one batch of each loop, no checkpoint, no logger
-    cfg = tiny_cfg("+trainer.fast_dev_run=true", "data.fold=0")
+    # Lightning's smoke test (debug=fdr): one batch of each loop, no checkpoint, no logger
+    cfg = tiny_cfg("debug=fdr", "data.fold=0")
+    assert cfg.trainer.fast_dev_run and cfg.task_name == "debug"
     summary = train(cfg)
     [fold] = summary["folds"]
     assert fold["checkpoint"] is None and 0 <= fold["test/acc"] <= 1
@@ -195,3 +198,16 @@ def test_fast_dev_run_smoke_tests_a_fold_and_keeps_no_checkpoint(tiny_cfg, entry
     # nor is it the latest finished run
     result = entry("predict.py", "ckpt=latest", f"image={image}", f"runs_dir={Path(run).parent}")
     assert result.code == 2 and "no finished training run" in result.err, result.err
+
+
+def test_recipe_search_sweeps_keys_the_fma_small_config_has(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(["experiment=fma_small", "hparams_search=fma_small_recipe"], tmp_path / "run")
+    assert cfg.data.resident is True and cfg.hydra.mode.name == "MULTIRUN"
+    params = cfg.hydra.sweeper.params
+    assert "data.batch_augment.1.alpha" in params
+    # every swept key names a value of the composed run (a typo would add a key train.py never reads)
+    missing = [key for key in params if OmegaConf.select(cfg, key, default="<none>") == "<none>"]
+    assert missing == []
+    assert cfg.data.batch_augment[1]._target_.endswith("Mixup")

@@ -15,7 +15,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 log = logging.getLogger(__name__)
 
 # what each epoch's line shows, from the metrics the classifier logs, in this order
-SHOWN = {"train/loss_epoch": "train loss", "val/loss": "val loss", "val/acc": "val acc"}
+SHOWN = {"train/loss": "train loss", "val/loss": "val loss", "val/acc": "val acc"}
 
 
 class EpochLog(pl.Callback):
@@ -43,11 +43,16 @@ class ProgressBar(TQDMProgressBar):
     Lightning's zero-based `Epoch 2`), no `v_num` (the logger's version, here the fold folder's name cut to
     its last four characters), and log lines printed above the bar instead of onto its line.
 
+    The training bar is redrawn every ``refresh_seconds`` (and at the epoch's last batch), not every batch: on
+    a GPU that runs hundreds of batches a second, a redraw per batch costs the loop time.
+
     kfold.py leaves it out with trainer.enable_progress_bar=false (Lightning refuses a bar callback then).
     """
 
-    def __init__(self, refresh_rate: int = 1):
-        super().__init__(refresh_rate=refresh_rate)
+    def __init__(self, refresh_seconds: float = 0.5):
+        super().__init__(refresh_rate=1)
+        self.refresh_seconds = refresh_seconds
+        self._drawn = 0.0
         self._redirect = contextlib.ExitStack()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -63,6 +68,13 @@ class ProgressBar(TQDMProgressBar):
         super().on_train_epoch_start(trainer, *args)
         total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
         self.train_progress_bar.set_description(f"epoch {trainer.current_epoch + 1}{total}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        now = time.monotonic()
+        last = batch_idx + 1 >= (self.total_train_batches or float("inf"))
+        if last or now - self._drawn >= self.refresh_seconds:
+            self._drawn = now
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def init_validation_tqdm(self):
         # the validation and test runs after a fold's training: gone when done, the fold's line reports them

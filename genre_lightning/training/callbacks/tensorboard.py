@@ -9,28 +9,29 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
-from genre_lightning.training.confusion import confusion_figure, per_class_scores
+from genre_lightning.metrics import confusion_figure, per_class_scores
 
 
 def add_figure(trainer: pl.Trainer, tag: str, figure: Figure) -> None:
-    """Log a matplotlib figure as an image to every TensorBoard logger, at the current step."""
+    """Log a matplotlib figure as an image to every TensorBoard logger, at the current epoch."""
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure(tag, figure, global_step=trainer.global_step)
+            logger.experiment.add_figure(tag, figure, global_step=trainer.current_epoch)
 
 
 def log_hparams(trainer: pl.Trainer, params: dict, metrics: dict) -> None:
     """TensorBoard's HPARAMS tab: a run's settings beside its final metrics, logged once at the end.
 
-    The metrics go under `final/` so they do not add a point to the per-epoch curves.
+    The metrics go under `final/` so they do not add a point to the per-epoch curves; they are plotted one
+    past the last epoch, where the validation and test of the kept checkpoint are.
     """
     final = {f"final/{name}": value for name, value in metrics.items()}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, final)
+            logger.log_hyperparams(params, final, step=trainer.current_epoch)
         else:
             logger.log_hyperparams(params)
-            logger.log_metrics(final)
+            logger.log_metrics(final, step=trainer.current_epoch)
         # the last validate/test already closed the logger: flush this again
         logger.finalize("success")
 
@@ -67,7 +68,8 @@ class InputSamples(pl.Callback):
 
 class ConfusionMatrix(pl.Callback):
     """Every validation and test epoch: the confusion matrix as an image and per-class precision,
-    recall and F1 scalars (`val/precision/Rock`...). Reads the module's `<stage>_confusion` metric.
+    recall and F1 scalars (`val_per_genre/f1/Rock`...: a group of their own, after the `val/` loss and
+    accuracy). Reads the module's `<stage>_confusion` metric.
 
     The scalars go straight to the loggers, not through `self.log`, so they stay out of the
     metrics that trainer.validate returns and cv_summary.json keeps one row of numbers per fold.
@@ -87,10 +89,10 @@ class ConfusionMatrix(pl.Callback):
             return
         names = pl_module.hparams.class_names
         scores = {
-            f"{stage}/{score}/{name}": value
+            f"{stage}_per_genre/{score}/{name}": value
             for score, values in per_class_scores(matrix).items()
             for name, value in zip(names, values.tolist())
         }
         for logger in trainer.loggers:
-            logger.log_metrics(scores, step=trainer.global_step)
+            logger.log_metrics(scores, step=trainer.current_epoch)
         add_figure(trainer, f"{stage}/confusion_matrix", confusion_figure(matrix, names))

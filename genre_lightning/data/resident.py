@@ -1,0 +1,174 @@
+"""The resident mode (data.resident): every image decoded once into one uint8 tensor on the training device,
+and the batches drawn from it there.
+
+The set is decoded through the DataModule's own reading (the cache, or DCT-scaled decoding) and its
+transform family's ``prepare`` steps (colormap, time_crop's resize to the height), once. Images of
+different sizes share the tensor's N x C x H x W, H and W the largest: each is padded by repeating its
+last row and column (so that a bilinear sample at its edge reads its own pixels), and its own size is
+kept in ``sizes``; the batched transforms crop inside it. Nothing is resized to a common size, so every
+image is cropped as the per-image transforms would crop it.
+
+Each epoch's order and random crops come from one generator on the device, seeded from the global torch
+generator when the epoch starts, as a DataLoader's sampler seeds itself: the same seed gives the same
+epochs, and a fold continued from a checkpoint (which holds the global generator, RandomState) draws
+the epochs the run would have drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from genre_lightning.data.images import ImageFiles
+from genre_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class Resident:
+    """Images decoded and prepared once: ``images`` N x C x H x W uint8 and ``sizes`` N x (height, width),
+    on ``device``; ``row[path]`` is the image's index; ``host_sizes`` the sizes as Python ints.
+
+    ``read`` (path -> RGB image) decodes on the host, in ``workers`` processes; with ``jpegs_on_device``
+    (paths -> uint8 tensors on the device: nvJPEG on a GPU) the JPEG files are decoded there instead, in
+    batches of ``chunk``."""
+
+    def __init__(
+        self,
+        files: list[str],
+        read: Callable,
+        prepare: Callable,
+        device,
+        workers: int,
+        jpegs_on_device: Callable | None = None,
+        chunk: int = 256,
+    ):
+        jpegs = [i for i, path in enumerate(files) if jpegs_on_device and _is_jpeg(path)]
+        on_host = sorted(set(range(len(files))) - set(jpegs))
+        decoded: list[torch.Tensor | None] = [None] * len(files)
+        for start in range(0, len(jpegs), chunk):
+            part = jpegs[start : start + chunk]
+            for i, image in zip(part, jpegs_on_device([files[i] for i in part])):
+                decoded[i] = prepare(image)
+        # the loader as a process pool: each image decoded and prepared once, in file order
+        pool = DataLoader(
+            ImageFiles([files[i] for i in on_host], on_host, v2.Compose([v2.PILToTensor(), prepare]), read),
+            batch_size=None,
+            num_workers=workers if on_host else 0,
+        )
+        for image, i in pool:
+            decoded[i] = image
+        self.host_sizes = [tuple(image.shape[-2:]) for image in decoded]
+        height = max(h for h, _ in self.host_sizes)
+        width = max(w for _, w in self.host_sizes)
+        self.images = torch.empty(
+            len(files), decoded[0].shape[0], height, width, dtype=torch.uint8, device=device
+        )
+        for i, image in enumerate(decoded):
+            h, w = image.shape[-2:]
+            image = image.to(device)
+            self.images[i, :, :h, :w] = image
+            self.images[i, :, :h, w:] = image[:, :, w - 1 :]
+            self.images[i, :, h:] = self.images[i, :, h - 1 : h]
+        self.sizes = torch.tensor(self.host_sizes, device=device)
+        self.row = {path: i for i, path in enumerate(files)}
+        self.narrowest = min(w for _, w in self.host_sizes)
+
+
+def _is_jpeg(path: str) -> bool:
+    return path.lower().endswith((".jpg", ".jpeg"))
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for the set on ``device``: the GPU's free memory, else the host's available memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as info:
+            fields = dict(line.split(":", 1) for line in info)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def choose(setting, nbytes: int, device: torch.device, share: float, processes: int) -> tuple[bool, str]:
+    """Whether to keep the set resident (data.resident: auto, true or false), and why, for the log."""
+    if setting is False:
+        return False, "data.resident=false"
+    if processes > 1:
+        if setting is True:
+            raise UserError(
+                f"data.resident=true keeps one set per device and has no sharding across {processes} "
+                "processes; use data.resident=auto or false with several devices"
+            )
+        return False, f"data.resident=auto: {processes} processes share the set (the loaders shard it)"
+    free = available_memory(device)
+    fits = nbytes <= share * free
+    size = f"{nbytes / 2**20:.0f} MiB decoded, {free / 2**20:.0f} MiB free on {device}"
+    if setting is True:
+        return True, f"data.resident=true ({size})"
+    if fits:
+        return True, f"data.resident=auto: {size}, within data.resident_share={share}"
+    return False, f"data.resident=auto: {size}, over data.resident_share={share}; decoding per epoch"
+
+
+class ResidentBatches:
+    """(images, labels) batches of ``files`` from a Resident set, through a preset's batched transform, on
+    the set's device: a training preset draws random crops and the order from the epoch's generator, an
+    evaluation preset keeps the order. Lightning takes it as any loader (it has a length)."""
+
+    def __init__(
+        self,
+        resident: Resident,
+        files: list[str],
+        labels: list[int],
+        transform,
+        batch_size: int,
+        train: bool,
+    ):
+        device = resident.images.device
+        self.files = files
+        self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
+        self.rows = torch.tensor([resident.row[path] for path in files], device=device)
+        self.labels = torch.tensor(labels, device=device)
+        # as the loaders: training drops a last partial batch (unless it would drop all)
+        self.stop = len(files) // batch_size * batch_size if train and len(files) > batch_size else len(files)
+        # evaluation batches are in file order: which positions of each share a size is known here
+        self.groups = [] if train else [self._groups(files[s : s + batch_size]) for s in self._starts()]
+
+    def _starts(self) -> range:
+        return range(0, self.stop, self.batch_size)
+
+    def _groups(self, files: list[str]) -> list[tuple[int, int, list[int]]]:
+        groups: dict[tuple[int, int], list[int]] = {}
+        for position, path in enumerate(files):
+            groups.setdefault(self.resident.host_sizes[self.resident.row[path]], []).append(position)
+        return [(h, w, positions) for (h, w), positions in groups.items()]
+
+    def __len__(self) -> int:
+        return len(self._starts())
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        resident, device = self.resident, self.resident.images.device
+        if self.train:
+            # from the global generator, as RandomSampler seeds itself each epoch
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator(device).manual_seed(seed)
+            order = torch.randperm(len(self.rows), generator=generator, device=device)
+        else:
+            order = torch.arange(len(self.rows), device=device)
+        for batch, start in enumerate(self._starts()):
+            positions = order[start : start + self.batch_size]
+            rows = self.rows[positions]
+            if self.train:
+                images = self.transform.batch(
+                    resident.images[rows], resident.sizes[rows], generator, resident.narrowest
+                )
+            else:
+                images = self.transform.batch(resident.images[rows], self.groups[batch])
+            yield images, self.labels[positions]
