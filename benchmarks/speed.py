@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from measure import HEADER, FitTimer, best, machine, measured, rate, row
+from measure import HEADER, FitTimer, best, machine, measured, rate, row, timing_trainer
 from PIL import Image
 from published_pipeline import published_loader, published_read, published_transform, resize_size
 from torch.utils.data import DataLoader
@@ -179,18 +179,7 @@ def plain_training(
 def lightning_training(cfg, module, loader, device: torch.device, precision: str, epochs: int) -> dict:
     per_epoch = len(loader) * loader.batch_size if loader.drop_last else len(loader.dataset)
     result = {"images": per_epoch * epochs}
-    trainer = instantiate(
-        cfg.trainer,
-        precision=precision,
-        callbacks=[instantiate(cfg.callbacks.channels_last), FitTimer(result)],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        max_epochs=epochs,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
+    trainer = timing_trainer(cfg, precision, [FitTimer(result)], epochs)
     with measured(device, result):
         trainer.fit(module, train_dataloaders=loader)
     return result
