@@ -56,6 +56,7 @@ def test_cpu_trainer_trains_channels_last_in_the_supported_precision(tiny_cfg):
     cfg = tiny_cfg("trainer=cpu", "data.num_workers=0")
     assert cfg.trainer.precision == "bf16-mixed"
     dm = instantiate(cfg.data)
+    dm.setup()
     model = instantiate(cfg.model, class_names=dm.class_names, preprocessing=dm.preprocessing)
     precision = supported_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     trainer = instantiate(

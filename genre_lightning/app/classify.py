@@ -13,7 +13,7 @@ from genre_lightning.audio.spectrogram import audio_seconds
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import Ensemble
-from genre_lightning.predict.inference import Loaded, Prediction, file_loader, predict_files
+from genre_lightning.predict.inference import FileReader, Loaded, Prediction, file_loader, predict_files
 
 
 @dataclass
@@ -61,14 +61,23 @@ class FileClassifier:
                     f"{path}: {seconds:.0f} s of audio, longer than the app takes ({self.max_seconds:g} s); "
                     "cut the song or start the app with a larger max_seconds="
                 )
-        seen: list[torch.Tensor] = []
-
-        def load(file: Path) -> Loaded:
-            images, spans = self.loaders[kind](file)
-            seen.extend(images)
-            return images, spans
-
+        load = Keeping(self.loaders[kind])
         [prediction] = predict_files(self.ensemble, [path], load, self.batch_size, self.aggregate)
         if prediction.error:
             raise UserError(prediction.error)
-        return Answer(prediction, seen)
+        return Answer(prediction, load.seen)
+
+
+class Keeping:
+    """A FileReader that keeps the model inputs it read: the page shows them."""
+
+    def __init__(self, reader: FileReader):
+        self.reader, self.seen = reader, []
+
+    def prefetch(self, paths: list[Path]) -> dict[Path, torch.Tensor]:
+        return self.reader.prefetch(paths)
+
+    def __call__(self, path: Path, decoded: torch.Tensor | None = None) -> Loaded:
+        images, spans = self.reader(path, decoded)
+        self.seen.extend(images)
+        return images, spans

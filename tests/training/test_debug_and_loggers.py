@@ -57,7 +57,7 @@ def check_logger(run: Path, logger: str) -> None:
         [found] = client.search_runs([client.get_experiment_by_name("debug").experiment_id])
         assert found.info.run_name == "fold_0" and found.info.status == "FINISHED"
         assert set(TAGS) <= set(found.data.tags)
-        assert {"val/acc", "final/val/acc", "train/loss_epoch"} <= set(found.data.metrics)
+        assert {"val/acc", "final/val/acc", "train/loss"} <= set(found.data.metrics)
         assert found.data.params["fold"] == "0"
 
 
