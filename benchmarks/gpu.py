@@ -196,7 +196,7 @@ def preloaded(args, work: Path, *overrides: str) -> dict:
     module = module.to(memory_format=torch.channels_last)
     if cfg.model.compile:
         module.net.compile()
-    height, width, batch = cfg.data.image_size, cfg.data.crop_width, cfg.data.batch_size
+    height, width, batch = cfg.data.image_size, cfg.data.transforms.crop_width, cfg.data.batch_size
     batches = [
         (
             torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, device=device),

@@ -53,7 +53,7 @@ else
     timeout 1500 python3 benchmarks/gpu.py --root "$TINY" --device cpu --epochs 2 --full-run \
         --full-run-timeout 600 --predict-images 16 --predict-batch 8 --set model.width=8 \
         --set data.batch_size=16 --set data.num_workers=0 --set trainer.max_epochs=1 \
-        --set data.image_size=32 --set data.resize_size=32 --set data.crop_width=24 \
+        --set data.image_size=32 --set data.resize_size=32 --set data.transforms.crop_width=24 \
         --out "$OUT/gpu.md" 2>&1 | tee "$OUT/gpu.log"
 fi
 echo "results: $OUT"
