@@ -24,7 +24,12 @@ import logging
 import time
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+try:
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+except ModuleNotFoundError:
+    # Hydra imports every module under hydra_plugins for every command: without the sweeps extra this
+    # module still imports, quietly, and SharedStudySweeper is a plain class that Hydra does not register
+    OptunaSweeper = object
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,15 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn
-from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 from genre_lightning.errors import UserError, exit_on_user_error
+
+try:
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
+except ModuleNotFoundError:
+    # Hydra imports every module under hydra_plugins for every command: without the sweeps extra this
+    # module still imports, quietly, and SlurmLauncher is a plain class that Hydra does not register
+    SubmititSlurmLauncher = object
 
 # train.py's exit status when stopped by SIGTERM or Ctrl-C (training/interrupt.py: hint_on_stop)
 STOPPED = (143, 130)
@@ -32,7 +38,7 @@ class JobStopped(Exception):
         self.run_dir, self.code = run_dir, code
 
 
-class SlurmLauncher(submitit_launcher.SlurmLauncher):
+class SlurmLauncher(SubmititSlurmLauncher):
     def __call__(self, *args, **kwargs) -> JobReturn:
         """Runs in the SLURM job: train.py's exit (a stop, or a UserError it printed) as a failed job."""
         task = self.task_function
