@@ -54,8 +54,9 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
     ):
         pairs = (item.partition("=")[::2] for item in OmegaConf.load(run.saved_overrides))
         summary = json.loads(run.summary.read_text()) if run.summary.is_file() else None
-        # a job stopped between folds has a summary of the folds so far (old summaries lack the flag)
-        finished = summary is not None and summary.get("complete", True)
+        # a job stopped between folds has a summary of the folds so far, marked not complete (as
+        # predict's read_summary, a summary without the flag is not taken as finished)
+        finished = summary is not None and summary.get("complete") is True
         jobs.append(Job(run, dict(pairs), summary if finished else None))
     return jobs
 

@@ -18,7 +18,7 @@ class EpochTensorBoardLogger(TensorBoardLogger):
     an `epoch` entry: they are plotted at that epoch (0 for the first), so the curves of runs with other batch
     sizes line up. The validation and test of the kept checkpoint after training land one past the last
     epoch, as do the `final/*` values. Callers that pass a step of their own (the callbacks in
-    training/callbacks.py) pass the trainer's current epoch.
+    training/callbacks/tensorboard.py) pass the trainer's current epoch.
     """
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
