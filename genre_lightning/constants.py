@@ -15,6 +15,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 RUN_LOCK = "run.lock"
 SPLIT_FILE = "split.json"
 BAD_FILES = "bad_files.txt"
+# the duplicate pictures the scan found (a CSV, one row per file), and the fingerprints of the images the
+# folds trained on (eval.py warns of an evaluation image that duplicates one)
+DUPLICATES_FILE = "duplicates.txt"
+IMAGE_HASHES_FILE = "image_hashes.json"
 FOLD_RESULT = "result.json"
 SUMMARY_FILE = "cv_summary.json"
 # beside the summary: the fold ensemble's test-set confusion matrix and per-genre scores; in each fold's

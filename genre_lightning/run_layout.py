@@ -7,6 +7,8 @@ writes it, and for resume, the sweep tools and prediction that read it back.
       .hydra/                 Hydra's record of the command: config.yaml, overrides.yaml, hydra.yaml
       split.json              the split every fold was drawn from
       bad_files.txt           the images the scan found unreadable
+      duplicates.txt          the duplicate pictures the scan found (when it found any)
+      image_hashes.json       the fingerprints of the images the folds trained on
       cv_summary.json         the cross-validation summary, rewritten after every fold
       confusion_matrix.png    the fold ensemble's test-set confusion matrix (once every fold is in)
       per_genre.csv           and its per-genre scores
@@ -26,7 +28,9 @@ from pathlib import Path
 from genre_lightning.constants import (
     BAD_FILES,
     CONFUSION_FILE,
+    DUPLICATES_FILE,
     FOLD_RESULT,
+    IMAGE_HASHES_FILE,
     PER_GENRE_FILE,
     RUN_LOCK,
     SPLIT_FILE,
@@ -77,6 +81,14 @@ class RunFolder:
     @property
     def bad_files(self) -> Path:
         return self.path / BAD_FILES
+
+    @property
+    def duplicates(self) -> Path:
+        return self.path / DUPLICATES_FILE
+
+    @property
+    def image_hashes(self) -> Path:
+        return self.path / IMAGE_HASHES_FILE
 
     @property
     def run_config(self) -> Path:

@@ -17,10 +17,11 @@ from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
+from genre_lightning.data.drawing import Drawn, SplitSettings, draw_split
 from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
-from genre_lightning.data.scan import BadImages, bad_images, check_policy
-from genre_lightning.data.splits import Split, discover, make_split, song_of
+from genre_lightning.data.scan import BadImages, check_policy, checked_images
+from genre_lightning.data.splits import Split, discover, song_of
 from genre_lightning.errors import UserError, build
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
         resident_share: float = 0.5,
         bad_files: str = "error",
         max_image_pixels: int = MAX_PIXELS,
+        duplicates: str = "error",
+        groups: str | None = None,
+        groups_missing: str = "error",
+        split: str | None = None,
+        folds: str = "drawn",
     ):
         super().__init__()
         # a value of the wrong kind (data.batch_size=abc) is named before any code compares it
@@ -75,6 +81,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 "at least 0 and below 1"
             )
         check_policy(bad_files)
+        # what decides the split besides the shares (data/drawing.py): duplicates, groups, a given split
+        self.split_settings = SplitSettings(
+            test_fraction, num_folds, seed, max_per_class, duplicates, groups, groups_missing, split, folds
+        )
+        self.split_settings.check()
         for key, value, least in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
             if value < least:
                 raise UserError(f"data.{key}={value!r}: must be a whole number >= {least}; fix data.{key}")
@@ -83,7 +94,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.max_per_class, self.test_fraction, self.num_folds = max_per_class, test_fraction, num_folds
         # the folds this run trains: all of them, or the one `data.fold` names; `fold` is the one loaded now
         self.selected_folds = list(range(num_folds)) if fold is None else [fold]
-        self.fold, self.seed = self.selected_folds[0], seed
+        self.fold, self.seed, self.fold_asked = self.selected_folds[0], seed, fold
         self.prepare = prepare
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers
@@ -137,6 +148,8 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
         self.split: Split | None = None
+        self.drawn: Drawn | None = None  # the split and what drawing it found (duplicates, counts)
+        self.records: dict[str, dict] = {}  # each good image's scan record (size, fingerprints)
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
 
     def prepare_data(self) -> None:
@@ -151,12 +164,12 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.split is None:
             classes, files = discover(self.root, self.classes)
-            files = self._without_bad_images(files)
+            self.records = self._without_bad_images(files)
             # folders made by build_dataset may hold several windows per song: split by song
-            group = song_of if (self.root / RENDERING_MARKER).is_file() else None
-            self.split = make_split(
-                files, self.test_fraction, self.num_folds, self.seed, self.max_per_class, group
-            )
+            song = song_of if (self.root / RENDERING_MARKER).is_file() else str
+            self.drawn = draw_split(self.root, files, self.records, self.split_settings, song)
+            self.split = self.drawn.split
+            self._given_folds()
             counts = Counter(label for _, label in self.split.items)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
         if self.read is None and self.cache:
@@ -169,18 +182,32 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 load_image, min_size=self.resize_size, max_pixels=self.max_image_pixels
             )
 
-    def _without_bad_images(self, files: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _given_folds(self) -> None:
+        """A given split (data.folds=given) has its own number of folds: train those."""
+        count = len(self.split.folds)
+        if count != self.num_folds:
+            if self.fold_asked is not None and self.fold_asked >= count:
+                raise UserError(
+                    f"data.fold={self.fold_asked}: the given split has {count} fold(s); fix data.fold"
+                )
+            self.num_folds = count
+            self.selected_folds = list(range(count)) if self.fold_asked is None else [self.fold_asked]
+            self.fold = self.selected_folds[0]
+
+    def _without_bad_images(self, files: dict[str, list[str]]) -> dict[str, dict]:
         """Scan every image before the split: bad ones stop here (bad_files=error, raising BadImages) or
-        are left out (skip), the same ones on every run over the same files."""
+        are left out (skip), the same ones on every run over the same files. Returns the good ones'
+        records."""
         every = [path for paths in files.values() for path in paths]
-        bad = bad_images(every, self.image_size, self.max_image_pixels, self.cache_dir, self.num_workers)
+        bad, records = checked_images(
+            every, self.image_size, self.max_image_pixels, self.cache_dir, self.num_workers
+        )
         if bad and self.bad_files == "error":
             raise BadImages(bad)
         if bad:
             log.warning("data.bad_files=skip: leaving out %d bad image(s), first %s", len(bad), bad[0][1])
         self.left_out = bad
-        dropped = {path for path, _ in bad}
-        return {name: [path for path in paths if path not in dropped] for name, paths in files.items()}
+        return records
 
     @property
     def class_names(self) -> list[str]:

@@ -1,10 +1,12 @@
 """The scan before training: every image opened and checked, so a bad file stops the run before any fold
 trains (data.bad_files=error) or is left out of the split (skip), instead of failing when first read.
 
-JPEGs are decoded at libjpeg's smallest DCT scale (1/8, grey), which reads every byte of the entropy-coded
-data, so a truncated file shows, for a small share of a full decode's cost; PNGs are verified (every chunk and
-its checksum) without decoding. Results are cached per file by path, size and modification time under
-data.cache_dir, so a later run re-checks only new and changed files.
+Every image is decoded small: JPEGs at libjpeg's DCT scale with a short side of at least 128 px (1/8 for
+a real 1984x1478 spectrogram), which reads every byte of the entropy-coded data, so a truncated file shows,
+for a small share of a full decode's cost; PNGs are verified (every chunk and its checksum) and decoded.
+The decode gives each file's fingerprints for the duplicate search (duplicates.py). Results are cached per
+file by path, size and modification time under data.cache_dir, so a later run re-checks only new and
+changed files.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import os
 import time
 from pathlib import Path
 
-from genre_lightning.data.images import open_image
+from genre_lightning.data.duplicates import SOURCE_SIDE, fingerprint
+from genre_lightning.data.images import load_image, open_image
 from genre_lightning.data.parallel import cache_key, parallel_map
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
@@ -24,7 +27,7 @@ from genre_lightning.files import write_json
 log = logging.getLogger(__name__)
 
 # Bump when the checks change, so cached results are checked again.
-SCAN_VERSION = 1
+SCAN_VERSION = 2
 # An image whose short side is under this share of the model's input is bad too: blown up that far it
 # holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
 MIN_SIDE_SHARE = 0.25
@@ -56,17 +59,15 @@ def format_bad_files(files: list[tuple[str, str]]) -> str:
     return "".join(f"{path}\t{reason}\n" for path, reason in files)
 
 
-def check_image(path: str, max_pixels: int) -> list[int] | str:
-    """The image's [width, height] if it decodes, else the one-line reason it does not."""
+def check_image(path: str, max_pixels: int) -> dict | str:
+    """The image's record if it decodes (its [width, height] as "size", and its fingerprints), else the
+    one-line reason it does not."""
     try:
         with open_image(path, max_pixels) as image:
             size = list(image.size)
-            if image.format == "JPEG":
-                image.draft("L", (1, 1))
-                image.load()
-            else:
-                image.verify()
-        return size
+            if image.format != "JPEG":
+                image.verify()  # every chunk's checksum, which decoding alone does not check
+        return {"size": size, **fingerprint(load_image(path, SOURCE_SIDE, max_pixels))}
     except UserError as err:
         return str(err)
 
@@ -80,6 +81,17 @@ def bad_images(
 ) -> list[tuple[str, str]]:
     """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``'
     order."""
+    return checked_images(files, image_size, max_pixels, cache_dir, num_workers)[0]
+
+
+def checked_images(
+    files: list[str],
+    image_size: int,
+    max_pixels: int,
+    cache_dir: str | os.PathLike | None,
+    num_workers: int = 0,
+) -> tuple[list[tuple[str, str]], dict[str, dict]]:
+    """The bad images, as bad_images, and the records (check_image) of the good ones."""
     checked = scan(files, max_pixels, cache_dir, num_workers)
     smallest = image_size * MIN_SIDE_SHARE
     bad = []
@@ -87,20 +99,22 @@ def bad_images(
         result = checked[path]
         if isinstance(result, str):
             bad.append((path, result))
-        elif min(result) < smallest:
+        elif min(result["size"]) < smallest:
+            width, height = result["size"]
             bad.append(
                 (
                     path,
-                    f"{path}: {result[0]}x{result[1]} pixels, far below the model's {image_size} px input; "
+                    f"{path}: {width}x{height} pixels, far below the model's {image_size} px input; "
                     "remove or re-export the file",
                 )
             )
-    return bad
+    dropped = {path for path, _ in bad}
+    return bad, {path: checked[path] for path in files if path not in dropped}
 
 
 def scan(
     files: list[str], max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
-) -> dict[str, list[int] | str]:
+) -> dict[str, dict | str]:
     """check_image of every file, in ``num_workers`` processes, reusing the cached result of files whose
     size and modification time are unchanged."""
     started = time.perf_counter()

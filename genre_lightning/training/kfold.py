@@ -17,6 +17,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from genre_lightning.data.drawing import DuplicateConflicts
 from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
 from genre_lightning.performance import supported_precision
@@ -28,7 +29,15 @@ from genre_lightning.training.evaluation import calibrate_fold
 from genre_lightning.training.interrupt import hint_on_stop
 from genre_lightning.training.library_noise import known_library_warnings
 from genre_lightning.training.loggers import fold_loggers
-from genre_lightning.training.run_folder import claimed, keep_split, last_checkpoint, write_bad_files
+from genre_lightning.training.run_folder import (
+    check_sources,
+    claimed,
+    keep_split,
+    last_checkpoint,
+    write_bad_files,
+    write_duplicates,
+    write_image_hashes,
+)
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import summarize_run, summary_text
 from genre_lightning.training.tensorboard import log_cross_validation
@@ -77,6 +86,7 @@ def train(cfg: DictConfig) -> dict:
                 datamodule.class_names,
                 complete=len(results) == len(folds),
                 bad_files_left_out=len(datamodule.left_out),
+                split_report=datamodule.drawn.report,
                 write=writer,
             )
             if writer and summary["complete"]:
@@ -86,16 +96,37 @@ def train(cfg: DictConfig) -> dict:
 
 
 def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
-    """The datamodule's images scanned and split; split.json (and bad_files.txt) in the run folder."""
-    datamodule.prepare_data()
+    """The datamodule's images scanned and split; split.json (with the files a given split came from),
+    image_hashes.json, and bad_files.txt and duplicates.txt when there are any, in the run folder."""
+    if resume:
+        check_sources(run, datamodule.split_settings.sources)
     try:
+        datamodule.prepare_data()
         datamodule.setup()
     except BadImages as err:
         raise UserError(err.summary(write_bad_files(run, err.files) if writer else None)) from None
+    except DuplicateConflicts as err:
+        listed = f"; all listed in {write_duplicates(run, err.drawn)}" if writer else ""
+        raise UserError(f"{err}{listed}") from None
+    drawn = datamodule.drawn
+    found = drawn.report["duplicates"]
     if writer:
         if datamodule.left_out:
             write_bad_files(run, datamodule.left_out)
-        keep_split(run, datamodule.split.to_dict(), resume)
+        if drawn.duplicates:
+            write_duplicates(run, drawn)
+        sources = drawn.report["sources"]
+        split = {**datamodule.split.to_dict(), **({"source": sources} if sources else {})}
+        write_image_hashes(run, split, datamodule.records)
+        keep_split(run, split, resume)
+    log.info(
+        "duplicates: %d group(s) of %d images (%d exact, %d near), each kept in one part%s",
+        found["groups"],
+        found["files"],
+        found["exact_groups"],
+        found["near_groups"],
+        f"; listed in {run.duplicates}" if drawn.duplicates else "",
+    )
 
 
 def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
@@ -167,7 +198,9 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
         result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-        if cfg.test:
+        # data.test_fraction=0 (the test set scored apart, by eval.py): no test set to score
+        test = cfg.test and bool(datamodule.split.test)
+        if test:
             # validate has loaded the checkpoint into the model: test it as it is
             result.update(trainer.test(model, datamodule=datamodule, verbose=False)[0])
     # every process computes the same calibration (the whole validation and test sets, no sharding), so
@@ -180,7 +213,7 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
             run.test_probabilities(fold),
             Path(best) if best else None,
             bf16,
-            test=cfg.test,
+            test=test,
             write=trainer.is_global_zero,
         )
     )

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO
 
 from genre_lightning.constants import RUN_LOCK
+from genre_lightning.data import duplicates
+from genre_lightning.data.drawing import Drawn
 from genre_lightning.data.scan import format_bad_files
 from genre_lightning.errors import UserError
 from genre_lightning.files import hold_lock, lock_holder, write_json, write_text
@@ -116,8 +118,39 @@ def keep_split(run: RunFolder, split: dict, resume: bool) -> None:
         )
 
 
+def check_sources(run: RunFolder, now) -> None:
+    """On resume: refuse a split or groups file (data.split, data.groups) changed since the run started, by
+    the sha256 its split.json recorded; ``now`` computes the files' sources today (SplitSettings.sources)."""
+    saved = read_split(run.split).get("source", {}) if run.split.is_file() else {}
+    if not saved:
+        return
+    try:
+        current = now()
+    except OSError as err:
+        raise UserError(f"{run.split}: a file the split came from is missing ({err}); restore it") from None
+    for key, entry in saved.items():
+        if current.get(key, {}).get("sha256") != entry["sha256"]:
+            raise UserError(
+                f"data.{key}={entry['file']}: changed since the run started (sha256 {entry['sha256'][:12]} "
+                f"recorded in {run.split.name}); restore the file, or start a new run"
+            )
+
+
+def write_duplicates(run: RunFolder, drawn: Drawn) -> Path:
+    text = duplicates.format_groups(drawn.duplicates, drawn.genre_of, drawn.left_out)
+    return write_text(run.duplicates, text)
+
+
+def write_image_hashes(run: RunFolder, split: dict, records: dict[str, dict]) -> Path:
+    """The fingerprints of the images the folds train and validate on (not the test set's), for eval.py."""
+    trained = [path for part in [*split["folds"], split.get("train", [])] for path, _ in part]
+    images = {path: {key: records[path][key] for key in ("pixels", "thumbnail")} for path in trained}
+    return write_json(run.image_hashes, {"near_rms": duplicates.NEAR_RMS, "images": images})
+
+
 def read_split(path: Path) -> dict:
-    """A run's split.json, checked to be plain data of the shape train.py writes (Split.to_dict)."""
+    """A run's split.json, checked to be plain data of the shape train.py writes (Split.to_dict, and the
+    files it came from under "source")."""
 
     def pairs(part) -> bool:  # [[file, label], ...]
         return isinstance(part, list) and all(
@@ -133,6 +166,11 @@ def read_split(path: Path) -> dict:
             and pairs(split.get("test"))
             and isinstance(split.get("folds"), list)
             and all(pairs(fold) for fold in split["folds"])
+            and pairs(split.get("train", []))
+            and all(
+                isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                for entry in split.get("source", {}).values()
+            )
         )
     except (OSError, ValueError):
         ok = False
@@ -142,7 +180,7 @@ def read_split(path: Path) -> dict:
 
 
 def _files(split: dict) -> set[str]:
-    return {path for part in [split["test"], *split["folds"]] for path, _ in part}
+    return {path for part in [split["test"], split.get("train", []), *split["folds"]] for path, _ in part}
 
 
 def write_bad_files(run: RunFolder, files: list[tuple[str, str]]) -> Path:

@@ -16,9 +16,17 @@ from genre_lightning.training.evaluation import ensemble_report
 ENSEMBLE_COLUMNS = {"test/acc": "test/acc", "test/f1": "test/f1", "test/ece_calibrated": "test/ece"}
 
 
-def summarize(results: list[dict], class_names: list[str], complete: bool, bad_files_left_out: int) -> dict:
+def summarize(
+    results: list[dict],
+    class_names: list[str],
+    complete: bool,
+    bad_files_left_out: int,
+    split_report: dict | None = None,
+) -> dict:
     """Per-fold results plus mean and std of every metric across folds; ``complete`` once every fold of
-    the run is in, and the number of bad images data.bad_files=skip left out of the split."""
+    the run is in, the number of bad images data.bad_files=skip left out of the split, and what drawing the
+    split found (duplicates, groups, the given split's counts, and the check that no file or group is in two
+    parts: drawing.py's report)."""
     names = [k for k in results[0] if "/" in k]
     metrics = {}
     for name in names:
@@ -29,6 +37,7 @@ def summarize(results: list[dict], class_names: list[str], complete: bool, bad_f
         "classes": class_names,
         "complete": complete,
         "bad_files_left_out": bad_files_left_out,
+        **({"split": split_report} if split_report is not None else {}),
         "folds": results,
         "metrics": metrics,
     }
@@ -41,6 +50,7 @@ def summarize_run(
     *,
     complete: bool,
     bad_files_left_out: int,
+    split_report: dict | None = None,
     homes: list[RunFolder] | None = None,
     write: bool = True,
 ) -> dict:
@@ -50,7 +60,7 @@ def summarize_run(
 
     ``homes``: the run folder each result's fold was trained in, when not ``run`` (a sweep's folds merged
     into its own folder live in its jobs' folders)."""
-    summary = summarize(results, class_names, complete, bad_files_left_out)
+    summary = summarize(results, class_names, complete, bad_files_left_out, split_report)
     if write:
         if complete:
             homes = homes or [run] * len(results)

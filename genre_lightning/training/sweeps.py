@@ -166,6 +166,7 @@ def aggregate_folds(sweep_dir: str | Path) -> dict:
         complete=True,
         # one split, so the same bad images were left out of every job
         bad_files_left_out=jobs[0].summary.get("bad_files_left_out", 0),
+        split_report=jobs[0].summary.get("split"),
         homes=[run for _, run in folds],
     )
     print(summary_text(merged, summary))
