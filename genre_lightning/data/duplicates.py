@@ -46,7 +46,7 @@ def fingerprint(image: Image.Image) -> dict:
 def thumbnails(records: list[dict]) -> np.ndarray:
     """The records' thumbnails as an (n, 256) float64 array."""
     raw = b"".join(base64.b64decode(record["thumbnail"]) for record in records)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(records), -1).astype(np.float64)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(records), THUMBNAIL_SIDE**2).astype(np.float64)
 
 
 def near_pairs(first: np.ndarray, second: np.ndarray | None = None) -> list[tuple[int, int]]:

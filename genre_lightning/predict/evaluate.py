@@ -7,6 +7,8 @@ to 1 over them), so that the scores are those of a classifier of the shared genr
 
 from __future__ import annotations
 
+import binascii
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +17,14 @@ import torch
 from tqdm import tqdm
 
 from genre_lightning.constants import CONFUSION_FILE, EVAL_FILE, IMAGE_EXTENSIONS, PER_GENRE_FILE
+from genre_lightning.data.duplicates import near_pairs, thumbnails
+from genre_lightning.data.images import MAX_PIXELS
+from genre_lightning.data.scan import scan
 from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below, write_json
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.predict.ensemble import Ensemble
+from genre_lightning.run_layout import RunFolder
 from genre_lightning.tables import align
 
 
@@ -119,6 +125,7 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
         "left_out": {"unknown_genres": data.unknown, "unreadable": dict(unreadable)},
         "genres_without_images": data.missing,
         "doubtful_images": doubtful,
+        "duplicates_of_training": training_duplicates(ensemble.checkpoints, data.files),
         "ensemble": {"models": models, **ensemble_scores},
         "models": [
             {"checkpoint": str(path), **scores(model, labels)}
@@ -127,6 +134,28 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
     }
     write_json(out_dir / EVAL_FILE, result)
     return result
+
+
+def training_duplicates(checkpoints: list[Path], files: list[Path]) -> list[list[str]]:
+    """[image, training image] pairs of one picture (duplicates.py's test) between ``files`` and the images
+    the checkpoints' run trained on, from its image_hashes.json; none when the checkpoints are in no run
+    folder that has one (a run from before it was written, or a checkpoint copied elsewhere)."""
+    runs = [RunFolder(path.parents[2]) for path in checkpoints if len(path.parents) > 2]
+    saved = next((run.image_hashes for run in runs if run.image_hashes.is_file()), None)
+    if saved is None:
+        return []
+    try:  # the run's own file, read as data
+        trained = json.loads(saved.read_text())["images"]
+        theirs = thumbnails(list(trained.values()))
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        raise UserError(
+            f"{saved}: not the image hashes train.py writes; restore the file or delete it"
+        ) from None
+    checked = scan([str(path) for path in files], MAX_PIXELS, cache_dir=None)
+    mine = [(path, record) for path, record in checked.items() if isinstance(record, dict)]
+    names = list(trained)
+    pairs = near_pairs(thumbnails([record for _, record in mine]), theirs)
+    return [[mine[i][0], names[j]] for i, j in pairs]
 
 
 def format_scores(result: dict) -> str:
@@ -158,6 +187,14 @@ def notes(result: dict) -> list[str]:
         if missing:
             parts.append(f"the model's {', '.join(missing)} have no images here")
         lines.append("; ".join(parts) + "; probabilities scaled to sum to 1 over the shared genres")
+    copies = result["duplicates_of_training"]
+    if copies:
+        count = len({image for image, _ in copies})
+        lines.append(
+            f"warning: {count} of the {result['images']} images duplicate images the run trained on (e.g. "
+            f"{copies[0][0]} = {copies[0][1]}, all listed in {EVAL_FILE}): their scores measure memory, "
+            "not genre"
+        )
     unreadable = result["left_out"]["unreadable"]
     if unreadable:
         first = next(iter(unreadable.values()))
