@@ -61,7 +61,7 @@ def train(cfg: DictConfig) -> dict:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         split_data(datamodule, run, resume, writer)
         done = run.fold_results() if resume else {}
-        folds = datamodule.selected_folds
+        folds = datamodule.settings.selected_folds
         results = []
         for fold in folds:
             if fold in done:
@@ -128,14 +128,14 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     )
     refuse_respawn_in_multirun(trainer)
     train_files, val_files = datamodule.split.train_val(fold)
-    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)
+    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.settings.batch_size, fold)
     # a fold of fewer batches than the logging interval would log no training loss (and Lightning warns)
-    batches = max(1, len(train_files) // (datamodule.batch_size * trainer.world_size))
+    batches = max(1, len(train_files) // (datamodule.settings.batch_size * trainer.world_size))
     trainer.log_every_n_steps = min(trainer.log_every_n_steps, batches)
     log.info(
         "fold %d/%d: %d train, %d val images; %s, %.1f M parameters, %s, %s",
         fold,
-        datamodule.num_folds,
+        datamodule.settings.num_folds,
         len(train_files),
         len(val_files),
         cfg.model.get("arch", type(model).__name__),
