@@ -14,6 +14,7 @@ from pathlib import Path
 
 from genre_lightning.data import duplicates
 from genre_lightning.data.duplicates import DuplicateGroup, duplicate_groups
+from genre_lightning.data.settings import DataSettings
 from genre_lightning.data.split_files import NameIndex, read_groups, read_split, source_digest
 from genre_lightning.data.splits import (
     Split,
@@ -27,50 +28,12 @@ from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FOLDS = ("drawn", "given")
-GROUPS_MISSING = ("error", "own")
 
-
-@dataclass(frozen=True)
-class SplitSettings:
-    """What decides the split (data.*): shares, seed, and what is kept together or given."""
-
-    test_fraction: float
-    num_folds: int
-    seed: int
-    max_per_class: int | None = None
-    duplicates: str = "error"
-    groups: str | None = None
-    groups_missing: str = "error"
-    split: str | None = None
-    folds: str = "drawn"
-
-    def check(self) -> None:
-        """A one-line UserError for the first value found wrong."""
-        for key, value, allowed in (
-            ("duplicates", self.duplicates, duplicates.POLICIES),
-            ("groups_missing", self.groups_missing, GROUPS_MISSING),
-            ("folds", self.folds, FOLDS),
-        ):
-            if value not in allowed:
-                raise UserError(f"data.{key}={value!r}: must be one of {', '.join(allowed)}; fix data.{key}")
-        for key in ("groups", "split"):
-            value = getattr(self, key)
-            if value is not None and not isinstance(value, str):
-                raise UserError(f"data.{key}={value!r}: a file path, or null; fix data.{key}")
-        if self.max_per_class is not None and (self.groups or self.split):
-            raise UserError(
-                "data.max_per_class subsamples per genre, which a data.groups or data.split would break; "
-                "set data.max_per_class=null, or subsample the files of the split"
-            )
-
-    def sources(self) -> dict[str, dict]:
-        """The given files the split depends on, with their sha256 (split.json records them; a resume
-        refuses changed ones)."""
-        given = {"split": self.split, "groups": self.groups}
-        return {
-            key: {"file": path, "sha256": source_digest(Path(path))} for key, path in given.items() if path
-        }
+def split_sources(settings: DataSettings) -> dict[str, dict]:
+    """The given files the split depends on (data.split, data.groups), with their sha256: split.json records
+    them, and a resume refuses changed ones."""
+    given = {"split": settings.split, "groups": settings.groups}
+    return {key: {"file": path, "sha256": source_digest(Path(path))} for key, path in given.items() if path}
 
 
 @dataclass
@@ -94,7 +57,7 @@ class DuplicateConflicts(UserError):
 
 
 def draw_split(
-    root: Path, found: dict[str, list[str]], records: dict[str, dict], settings: SplitSettings, unit_of
+    root: Path, found: dict[str, list[str]], records: dict[str, dict], settings: DataSettings, unit_of
 ) -> Drawn:
     """The split of the images of ``found`` (genre -> files) that the scan passed (``records``: file ->
     fingerprints). ``unit_of`` names what a file belongs to (its song, for build_dataset's windows; else
@@ -130,7 +93,7 @@ def draw_split(
     songs = {path: unit_of(path) for path in every}
     groupings = {"songs": songs, "duplicate_groups": in_group, "data_groups": data_group}
     report["checked"] = check_disjoint(drawn.split, groupings)
-    report["sources"] = settings.sources()
+    report["sources"] = split_sources(settings)
     report["duplicates"] = {
         "policy": settings.duplicates,
         "groups": len(groups),
@@ -256,7 +219,7 @@ def _refuse_units_across(unit: dict[str, str], fixed, split_file) -> None:
         )
 
 
-def _draw(classes, kept, every, label, unit, given, grouped: bool, settings: SplitSettings) -> Split:
+def _draw(classes, kept, every, label, unit, given, grouped: bool, settings: DataSettings) -> Split:
     """The test set and folds: given ones as given, the rest drawn (by unit)."""
     k, seed = settings.num_folds, settings.seed
     together = any(unit[path] != path for path in every)

@@ -26,12 +26,11 @@ from genre_lightning.files import write_json
 
 log = logging.getLogger(__name__)
 
-# Bump when the checks change, so cached results are checked again.
-SCAN_VERSION = 2
+# Bump when the checks or the record change, so cached results are checked again.
+SCAN_VERSION = 3
 # An image whose short side is under this share of the model's input is bad too: blown up that far it
 # holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
 MIN_SIDE_SHARE = 0.25
-POLICIES = ("error", "skip")
 
 
 class BadImages(UserError):
@@ -60,14 +59,15 @@ def format_bad_files(files: list[tuple[str, str]]) -> str:
 
 
 def check_image(path: str, max_pixels: int) -> dict | str:
-    """The image's record if it decodes (its [width, height] as "size", and its fingerprints), else the
-    one-line reason it does not."""
+    """The image's record if it decodes, else the one-line reason it does not. The record holds plain
+    values only (it is cached as JSON): ``size``, [width, height] from the header, and the fingerprints
+    of the decoded pixels (``pixels``, ``thumbnail``: duplicates.fingerprint)."""
     try:
         with open_image(path, max_pixels) as image:
-            size = list(image.size)
+            record = {"size": list(image.size)}
             if image.format != "JPEG":
                 image.verify()  # every chunk's checksum, which decoding alone does not check
-        return {"size": size, **fingerprint(load_image(path, SOURCE_SIDE, max_pixels))}
+        return {**record, **fingerprint(load_image(path, SOURCE_SIDE, max_pixels))}
     except UserError as err:
         return str(err)
 
@@ -81,26 +81,19 @@ def bad_images(
 ) -> list[tuple[str, str]]:
     """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``'
     order."""
-    return checked_images(files, image_size, max_pixels, cache_dir, num_workers)[0]
+    return find_bad(scan(files, max_pixels, cache_dir, num_workers), image_size)
 
 
-def checked_images(
-    files: list[str],
-    image_size: int,
-    max_pixels: int,
-    cache_dir: str | os.PathLike | None,
-    num_workers: int = 0,
-) -> tuple[list[tuple[str, str]], dict[str, dict]]:
-    """The bad images, as bad_images, and the records (check_image) of the good ones."""
-    checked = scan(files, max_pixels, cache_dir, num_workers)
+def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str, str]]:
+    """(path, reason) of every scanned file that does not decode or is far below ``image_size``, in the
+    records' order."""
     smallest = image_size * MIN_SIDE_SHARE
     bad = []
-    for path in files:
-        result = checked[path]
-        if isinstance(result, str):
-            bad.append((path, result))
-        elif min(result["size"]) < smallest:
-            width, height = result["size"]
+    for path, record in records.items():
+        if isinstance(record, str):
+            bad.append((path, record))
+        elif min(record["size"]) < smallest:
+            width, height = record["size"]
             bad.append(
                 (
                     path,
@@ -108,8 +101,7 @@ def checked_images(
                     "remove or re-export the file",
                 )
             )
-    dropped = {path for path, _ in bad}
-    return bad, {path: checked[path] for path in files if path not in dropped}
+    return bad
 
 
 def scan(
@@ -137,7 +129,7 @@ def scan(
         len(todo),
         len(files) - len(todo),
     )
-    return results
+    return {path: results[path] for path in files}
 
 
 def _stamp(path: str) -> list[int]:
@@ -168,8 +160,3 @@ def _write_cache(path: Path, max_pixels: int, entries: dict[str, list]) -> None:
         write_json(path, {"version": SCAN_VERSION, "max_pixels": max_pixels, "files": entries})
     except OSError as err:  # e.g. a read-only data folder: the next run scans again
         log.warning("cannot cache the scan in %s (%s)", path, err)
-
-
-def check_policy(policy: str) -> None:
-    if policy not in POLICIES:
-        raise UserError(f"data.bad_files={policy!r}: must be one of {', '.join(POLICIES)}")

@@ -17,7 +17,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from genre_lightning.data.drawing import DuplicateConflicts
+from genre_lightning.data.drawing import DuplicateConflicts, split_sources
 from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
 from genre_lightning.performance import supported_precision
@@ -99,7 +99,7 @@ def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
     """The datamodule's images scanned and split; split.json (with the files a given split came from),
     image_hashes.json, and bad_files.txt and duplicates.txt when there are any, in the run folder."""
     if resume:
-        check_sources(run, datamodule.split_settings.sources)
+        check_sources(run, lambda: split_sources(datamodule.settings))
     try:
         datamodule.prepare_data()
         datamodule.setup()
@@ -159,14 +159,14 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     )
     refuse_respawn_in_multirun(trainer)
     train_files, val_files = datamodule.split.train_val(fold)
-    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)
+    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.settings.batch_size, fold)
     # a fold of fewer batches than the logging interval would log no training loss (and Lightning warns)
-    batches = max(1, len(train_files) // (datamodule.batch_size * trainer.world_size))
+    batches = max(1, len(train_files) // (datamodule.settings.batch_size * trainer.world_size))
     trainer.log_every_n_steps = min(trainer.log_every_n_steps, batches)
     log.info(
         "fold %d/%d: %d train, %d val images; %s, %.1f M parameters, %s, %s",
         fold,
-        datamodule.num_folds,
+        len(datamodule.split.folds),
         len(train_files),
         len(val_files),
         cfg.model.get("arch", type(model).__name__),

@@ -120,7 +120,7 @@ def keep_split(run: RunFolder, split: dict, resume: bool) -> None:
 
 def check_sources(run: RunFolder, now) -> None:
     """On resume: refuse a split or groups file (data.split, data.groups) changed since the run started, by
-    the sha256 its split.json recorded; ``now`` computes the files' sources today (SplitSettings.sources)."""
+    the sha256 its split.json recorded; ``now`` computes the files' sources today (drawing.split_sources)."""
     saved = read_split(run.split).get("source", {}) if run.split.is_file() else {}
     if not saved:
         return
