@@ -1,13 +1,15 @@
 """Duplicate pictures among the images, found from the fingerprints the scan takes of every file.
 
 - Exact duplicates: identical decoded pixels (a sha256 of the pixels the scan decodes).
-- Near duplicates: the same picture re-encoded (another JPEG quality, PNG) or resized by a few pixels: the
-  16x16 grey thumbnails of two files differ by at most NEAR_RMS grey levels (root mean square, of 255).
+- Near duplicates: the same picture re-encoded (another JPEG quality, PNG) or resized by a pixel or two:
+  the 16x16 grey thumbnails of two files (bicubic, antialiased) differ by at most NEAR_RMS grey levels
+  (root mean square, of 255).
 
 Why thumbnails and not a bit hash: on the 128 px FMA spectrograms a 256- or 512-bit difference hash (dHash)
 of the same picture re-saved as PNG differed in up to 69 bits, while unrelated tracks came as close as 73;
-the thumbnails' distance keeps the two apart (re-encoded or resized copies <= 1.6, distinct tracks >= 2.6;
-docs/training.md has the figures). Pairs are compared by matrix products, skipping pairs whose mean grey
+the thumbnails' distance keeps the two apart (copies re-encoded at quality 60 or resized by a pixel: at most
+1.43 on FMA and demo spectrograms; distinct tracks: 2.4 and up; docs/training.md has the figures). A box
+filter was worse: a copy resized by a pixel moved sharp lines across box edges (up to 8 grey levels). Pairs are compared by matrix products, skipping pairs whose mean grey
 levels differ by more than the limit (the RMS difference is at least that), so thousands of files take a
 second or so.
 """
@@ -30,7 +32,7 @@ from genre_lightning.data.splits import components
 SOURCE_SIDE = 128
 THUMBNAIL_SIDE = 16
 # the largest RMS difference of two thumbnails (grey levels of 255) still taken as one picture
-NEAR_RMS = 2.0
+NEAR_RMS = 1.8
 # rows of thumbnails compared at once: a block of 512 x n distances in memory
 _BLOCK = 512
 POLICIES = ("error", "first", "drop")
@@ -39,7 +41,7 @@ POLICIES = ("error", "first", "drop")
 def fingerprint(image: Image.Image) -> dict:
     """The exact-pixel hash and the thumbnail of an RGB image, as the scan caches them (plain strings)."""
     pixels = hashlib.sha256(f"{image.size}".encode() + image.tobytes()).hexdigest()[:32]
-    thumb = image.convert("L").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.BOX)
+    thumb = image.convert("L").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.BICUBIC)
     return {"pixels": pixels, "thumbnail": base64.b64encode(thumb.tobytes()).decode()}
 
 
