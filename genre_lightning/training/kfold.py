@@ -117,7 +117,7 @@ def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
             write_duplicates(run, drawn)
         sources = drawn.report["sources"]
         split = {**datamodule.split.to_dict(), **({"source": sources} if sources else {})}
-        write_image_hashes(run, split, datamodule.records)
+        write_image_hashes(run, split, datamodule.scanned)
         keep_split(run, split, resume)
     log.info(
         "duplicates: %d group(s) of %d images (%d exact, %d near), each kept in one part%s",

@@ -44,11 +44,21 @@ def test_a_run_is_scored_on_the_genres_it_shares_with_the_folder(entry, trained_
         "not know: Jazz (3 images); the model's Electronic, Folk, Hip-Hop, Pop have no images here; "
         "probabilities scaled to sum to 1 over the shared genres"
     )
-    assert lines[1].startswith("left out 1 unreadable image(s) (listed in eval.json): ")
-    assert "broken.jpg" in lines[1]
-    assert lines[2].split() == ["model", "accuracy", "macro", "F1", "NLL", "ECE"]
-    assert lines[3].startswith("ensemble of 2 ")
-    assert [line.split()[0] for line in lines[4:6]] == [f"fold_{k}/checkpoints/best.ckpt" for k in (0, 1)]
+    # the folder holds copies of images the run trained on (not of its test images): their scores are no test
+    split = json.loads((trained_run / "split.json").read_text())
+    trained = {Path(path).name for fold in split["folds"] for path, _ in fold}
+    copies = [
+        p for g in ("Classical", "Punk", "Rock") for p in (other_set / g).glob("*.jpg") if p.name in trained
+    ]
+    assert copies and lines[1].startswith(
+        f"warning: {len(copies)} of the 18 images duplicate images the run trained on (e.g. "
+    )
+    assert lines[1].endswith("all listed in eval.json): their scores measure memory, not genre")
+    assert lines[2].startswith("left out 1 unreadable image(s) (listed in eval.json): ")
+    assert "broken.jpg" in lines[2]
+    assert lines[3].split() == ["model", "accuracy", "macro", "F1", "NLL", "ECE"]
+    assert lines[4].startswith("ensemble of 2 ")
+    assert [line.split()[0] for line in lines[5:7]] == [f"fold_{k}/checkpoints/best.ckpt" for k in (0, 1)]
     assert lines[-1] == f"wrote {out}"
 
     report = json.loads((out / EVAL_FILE).read_text())
@@ -56,6 +66,10 @@ def test_a_run_is_scored_on_the_genres_it_shares_with_the_folder(entry, trained_
     assert report["left_out"]["unknown_genres"] == {"Jazz": 3}
     assert list(report["left_out"]["unreadable"]) == [str(other_set / "Rock" / "broken.jpg")]
     assert report["genres_without_images"] == ["Electronic", "Folk", "Hip-Hop", "Pop"]
+    assert sorted(Path(image).name for image, _ in report["duplicates_of_training"]) == sorted(
+        p.name for p in copies
+    )
+    assert all(Path(image).name == Path(seen).name for image, seen in report["duplicates_of_training"])
 
     # the same numbers from predict.py's path: the ensemble's probabilities of the shared genres, rescaled
     files = [other_set / g / p.name for g in report["genres"] for p in sorted((other_set / g).glob("*.jpg"))]
@@ -95,8 +109,13 @@ def test_one_checkpoint_on_a_folder_of_the_models_genres(entry, trained_run, dem
     out = tmp_path / "eval"
     result = entry("eval.py", f"ckpt={checkpoint}", f"images={demo_root}", f"hydra.run.dir={out}")
     assert result.code == 0, result.err
-    # nothing left out: no note, and one row, the checkpoint's
-    header, row, wrote = result.out.splitlines()
+    # nothing left out, one row, the checkpoint's; and a warning: the run trained on the folds' images
+    split = json.loads((trained_run / "split.json").read_text())
+    trained = sum(len(fold) for fold in split["folds"])
+    warning, header, row, wrote = result.out.splitlines()
+    assert warning.startswith(
+        f"warning: {trained} of the {7 * 24} images duplicate images the run trained on"
+    )
     assert header.startswith("model") and row.startswith(str(checkpoint)) and wrote == f"wrote {out}"
     report = json.loads((out / EVAL_FILE).read_text())
     assert report["images"] == 7 * 24 and len(report["genres"]) == 7
