@@ -53,11 +53,12 @@ def test_too_few_images_for_the_folds_is_a_clear_error():
 
 
 def make_folder(root, layout: dict[str, int]):
-    """Genre folders of small JPEGs: 80x60, so the scan does not find them far below the default 224 px."""
-    for name, n in layout.items():
+    """Genre folders of small JPEGs: 80x60, so the scan does not find them far below the default 224 px; a
+    colour each, so that none is a duplicate of another."""
+    for g, (name, n) in enumerate(layout.items()):
         (root / name).mkdir(parents=True)
         for i in range(n):
-            Image.new("RGB", (80, 60), (i * 20 % 255, 0, 0)).save(root / name / f"{i}.jpg")
+            Image.new("RGB", (80, 60), (i * 20 % 255, 60 * g, 0)).save(root / name / f"{i}.jpg")
     return root
 
 
@@ -194,10 +195,12 @@ def test_datamodule_splits_built_datasets_by_song(tmp_path):
     from genre_lightning.audio.rendering import Rendering, write_marker
 
     root = make_folder(tmp_path / "d", {"Rock": 0, "Folk": 0})
-    for genre in ("Rock", "Folk"):
+    for g, genre in enumerate(("Rock", "Folk")):
         for song in range(6):
             for window in range(2):
-                Image.new("RGB", (80, 60)).save(root / genre / f"s{song}-{window:03d}.jpg")
+                # one grey level per image: no two are duplicates (which would be kept together too)
+                grey = 100 * g + 12 * song + 6 * window
+                Image.new("RGB", (80, 60), (grey,) * 3).save(root / genre / f"s{song}-{window:03d}.jpg")
     write_marker(root, Rendering())
     dm = SpectrogramDataModule(root=str(root), num_folds=2, test_fraction=0.34)
     dm.setup()
