@@ -95,8 +95,16 @@ def generate_images(folder: Path, count: int) -> None:
         (folder / genre).mkdir(parents=True)
 
         def save(i: int, picture=picture, genre=genre, share=share) -> None:
-            shifted = np.roll(picture, i * spec.width // share, axis=1)
-            Image.fromarray(shifted).save(folder / genre / f"{i:05d}.jpg", quality=75)
+            shifted = np.roll(picture, i * spec.width // share, axis=1).astype(np.int16)
+            # and a faint pattern of its own (+-8 levels in 8 x 8 patches): copies shifted by a few columns
+            # are duplicates to the scan, which would keep a genre's images together in one part
+            rows, columns = -(-shifted.shape[0] // 8), -(-shifted.shape[1] // 8)
+            patches = np.random.default_rng(i).normal(0, 8, (8, 8, 1)).round().astype(np.int16)
+            pattern = patches.repeat(rows, axis=0).repeat(columns, axis=1)[
+                : shifted.shape[0], : shifted.shape[1]
+            ]
+            image = (shifted + pattern).clip(0, 255).astype(np.uint8)
+            Image.fromarray(image).save(folder / genre / f"{i:05d}.jpg", quality=75)
 
         with ThreadPoolExecutor() as pool:  # Pillow encodes without holding the GIL
             list(pool.map(save, range(share)))
