@@ -94,6 +94,15 @@ def test_each_duplicate_group_stays_in_one_part_whatever_the_seed(planted):
         part_of = {p: name for name, items in result.split.parts.items() for p, _ in items}
         for group in result.duplicates:
             assert len({part_of[p] for p in group.files if p in part_of}) == 1, (seed, group.files)
+        # the split is make_split's but for the duplicates moved to their group's first file's part
+        _, found = discover(planted, None)
+        kept = {name: [p for p in paths if p not in result.left_out] for name, paths in found.items()}
+        plain = make_split(kept, 0.25, 2, seed)
+        before = {p: name for name, items in plain.parts.items() for p, _ in items}
+        grouped = {p for group in result.duplicates for p in group.files}
+        assert {p for p in part_of if part_of[p] != before[p]} <= grouped - {
+            g.files[0] for g in result.duplicates
+        }
         assert result.report["checked"] == {
             "files_in_two_parts": 0,
             "songs_in_two_parts": 0,
