@@ -89,7 +89,8 @@ def draw_split(
     unit = components(every, links)
     _refuse_units_across(unit, fixed, settings.split)
     kept = {name: [path for path in found[name] if path in kept_set] for name in classes}
-    drawn.split = _draw(classes, kept, every, label, unit, given, bool(data_group), settings)
+    song = None if unit_of is str else unit_of
+    drawn.split = _draw(classes, kept, every, label, unit, song, given, bool(data_group), settings)
     songs = {path: unit_of(path) for path in every}
     groupings = {"songs": songs, "duplicate_groups": in_group, "data_groups": data_group}
     report["checked"] = check_disjoint(drawn.split, groupings)
@@ -219,13 +220,13 @@ def _refuse_units_across(unit: dict[str, str], fixed, split_file) -> None:
         )
 
 
-def _draw(classes, kept, every, label, unit, given, grouped: bool, settings: DataSettings) -> Split:
-    """The test set and folds: given ones as given, the rest drawn (by unit)."""
+def _draw(classes, kept, every, label, unit, song, given, grouped: bool, settings: DataSettings) -> Split:
+    """The test set and folds: given ones as given, the rest drawn by unit (with data groups), or by song
+    as make_split always drew them, then each duplicate group moved to its first file's part."""
     k, seed = settings.num_folds, settings.seed
-    together = any(unit[path] != path for path in every)
     if given is None and not grouped:
-        group = unit.get if together else None
-        return make_split(kept, settings.test_fraction, k, seed, settings.max_per_class, group)
+        drawn = make_split(kept, settings.test_fraction, k, seed, settings.max_per_class, song)
+        return _together(drawn, unit)
     if given is None:
         units = _units(every, unit, label)
         test, folds = make_grouped_split(units, len(classes), settings.test_fraction, k, seed)
@@ -238,14 +239,25 @@ def _draw(classes, kept, every, label, unit, given, grouped: bool, settings: Dat
         _, folds = make_grouped_split(_units(rest, unit, label), len(classes), 0.0, k, seed)
     else:
         rest_set = set(rest)
-        folds = make_split(
-            {name: [p for p in kept[name] if p in rest_set] for name in classes},
-            0.0,
-            k,
-            seed,
-            group=unit.get if together else None,
-        ).folds
+        rest_files = {name: [p for p in kept[name] if p in rest_set] for name in classes}
+        folds = _together(make_split(rest_files, 0.0, k, seed, group=song), unit).folds
     return Split(classes, test, folds)
+
+
+def _together(split: Split, unit: dict[str, str]) -> Split:
+    """``split`` with each unit's files (a duplicate group with the songs it touches) moved into the part of
+    the unit's first file: the split differs from make_split's only where duplicates are (and a folder
+    without duplicates gets make_split's split, file for file)."""
+    parts = [split.test, *split.folds]
+    part_of = {path: k for k, items in enumerate(parts) for path, _ in items}
+    home: dict[
+        str, int
+    ] = {}  # each unit's part: its first file's (or first drawn, if max_per_class left it out)
+    moved: list[list[tuple[str, int]]] = [[] for _ in parts]
+    for items in parts:
+        for path, label in items:
+            moved[home.setdefault(unit[path], part_of.get(unit[path], part_of[path]))].append((path, label))
+    return Split(split.classes, moved[0], moved[1:])
 
 
 def _given_folds(classes, test, rest, given, label, split_file) -> Split:
