@@ -45,18 +45,20 @@ from genre_lightning.training.tensorboard import log_cross_validation
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> dict:
+def train(cfg: DictConfig, checked: bool = False) -> dict:
     """Train the configured folds in turn into the run folder: split.json first, then each fold's
     result and the updated cv_summary.json as soon as the fold finishes. With ``cfg.resume`` set, the
     run in that folder is finished: finished folds are kept, a started one continues from its last.ckpt.
+
+    ``checked``: check_config has passed ``cfg`` already (train.py's ClaimRunFolder callback checks a new
+    run's values before Hydra writes its folder), so only the data module is built here.
 
     Returns the summary; summary["metrics"] holds mean and std over folds. Under DDP every process runs
     this whole loop in step (Lightning starts the others at the first fit, with the same arguments and
     run folder) and all return the same synced metrics; only rank 0 writes files.
     """
-    # every value is checked before the run folder is claimed (ClaimRunFolder checks them before it
-    # claims the folder of a Hydra run, too)
-    datamodule = check_config(cfg)
+    # every value is checked before the run folder is claimed
+    datamodule = build("data", cfg.data) if checked else check_config(cfg)
     run = RunFolder(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
