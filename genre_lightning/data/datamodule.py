@@ -94,7 +94,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
             files = self._without_bad_images(found)
             good = {path: self.scanned[path] for paths in files.values() for path in paths}
             # folders made by build_dataset may hold several windows per song: split by song
-            song = song_of if (self.root / RENDERING_MARKER).is_file() else str
+            song = song_of if (self.root / RENDERING_MARKER).is_file() else None
             self.drawn = draw_split(self.root, found, good, self.settings, song)
             self.split = self.drawn.split
             if self.settings.fold is not None and self.settings.fold >= len(self.split.folds):

@@ -57,11 +57,12 @@ class DuplicateConflicts(UserError):
 
 
 def draw_split(
-    root: Path, found: dict[str, list[str]], records: dict[str, dict], settings: DataSettings, unit_of
+    root: Path, found: dict[str, list[str]], records: dict[str, dict], settings: DataSettings, song=None
 ) -> Drawn:
     """The split of the images of ``found`` (genre -> files) that the scan passed (``records``: file ->
-    fingerprints). ``unit_of`` names what a file belongs to (its song, for build_dataset's windows; else
-    the file itself)."""
+    fingerprints). ``song`` names the song a file is a window of (build_dataset's folders: song_of); None:
+    each file is its own."""
+    unit_of = song or str
     classes = list(found)
     genre_of = {path: name for name in classes for path in found[name] if path in records}
     label = {path: classes.index(name) for path, name in genre_of.items()}
@@ -77,11 +78,9 @@ def draw_split(
     drawn.left_out = _resolve(groups, genre_of, fixed, settings.duplicates, drawn)
     every = [path for path in every if path not in drawn.left_out]
     kept_set = set(every)
-    data_group = (
-        _data_groups(Path(settings.groups), root, every, genre_of, unit_of, settings, report)
-        if (settings.groups)
-        else {}
-    )
+    data_group = {}
+    if settings.groups:
+        data_group = _data_groups(Path(settings.groups), root, every, genre_of, unit_of, settings, report)
     links = [(path, ("song", unit_of(path))) for path in every]
     in_group = {path: n for n, group in enumerate(groups) for path in group.files if path in kept_set}
     links += [(path, ("duplicate", n)) for path, n in in_group.items()]
@@ -89,7 +88,6 @@ def draw_split(
     unit = components(every, links)
     _refuse_units_across(unit, fixed, settings.split)
     kept = {name: [path for path in found[name] if path in kept_set] for name in classes}
-    song = None if unit_of is str else unit_of
     drawn.split = _draw(classes, kept, every, label, unit, song, given, bool(data_group), settings)
     songs = {path: unit_of(path) for path in every}
     groupings = {"songs": songs, "duplicate_groups": in_group, "data_groups": data_group}

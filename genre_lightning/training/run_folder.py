@@ -167,6 +167,7 @@ def read_split(path: Path) -> dict:
             and isinstance(split.get("folds"), list)
             and all(pairs(fold) for fold in split["folds"])
             and pairs(split.get("train", []))
+            and isinstance(split.get("source", {}), dict)
             and all(
                 isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
                 for entry in split.get("source", {}).values()

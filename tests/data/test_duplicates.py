@@ -46,7 +46,7 @@ def settings(root, **values):
 def drawn(root, **values):
     _, found = discover(root, None)
     every = [p for paths in found.values() for p in paths]
-    return draw_split(root, found, scan(every, 10**8, None), settings(root, **values), str)
+    return draw_split(root, found, scan(every, 10**8, None), settings(root, **values))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def draw(root, **values):
     _, found = discover(root, None)
     every = [p for paths in found.values() for p in paths]
     settings = DataSettings(root=str(root), **{"num_folds": 2, "seed": 3, **values})
-    return draw_split(root, found, scan(every, 10**8, None), settings, str)
+    return draw_split(root, found, scan(every, 10**8, None), settings)
 
 
 def names(items) -> list[str]:
