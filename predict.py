@@ -67,6 +67,7 @@ def main(cfg: DictConfig) -> None:
             ensemble.checkpoints,
             cfg.per_window,
             cfg.aggregate,
+            cfg.overwrite,
         )
         print("wrote", written)
     if any(p.error for p in predictions):

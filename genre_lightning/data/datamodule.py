@@ -17,10 +17,11 @@ from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
+from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, decoded_size, load_image
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
 from genre_lightning.data.splits import Split, discover, make_split, song_of
+from genre_lightning.data.transforms import batches_of_one_size
 from genre_lightning.errors import UserError, build
 
 log = logging.getLogger(__name__)
@@ -210,11 +211,19 @@ class SpectrogramDataModule(pl.LightningDataModule):
         transform = self.train_transform if train else self.eval_transform
         if self._use_resident():
             return ResidentBatches(self.resident_set, files, labels, transform, self.batch_size, train)
+        batching = {
+            "batch_size": self.batch_size,
+            "shuffle": train,
+            "drop_last": train and len(files) > self.batch_size,
+        }
+        if not train and transform.keeps_width:
+            # whole images of different sizes, in file order, in batches of one size (from their headers)
+            sizes = [decoded_size(path, self.resize_size, self.max_image_pixels) for path in files]
+            if len(set(sizes)) > 1:
+                batching = {"batch_sampler": batches_of_one_size(sizes, self.batch_size)}
         return DataLoader(
             ImageFiles(files, labels, transform, self.read),
-            batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train and len(files) > self.batch_size,
+            **batching,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             # not for training: a persistent worker's random generators carry its crops from epoch to epoch,

@@ -20,6 +20,7 @@ from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.performance import device_type, inference_bf16
 from genre_lightning.predict.checkpoint import load_classifier
 from genre_lightning.run_layout import RunFolder
+from genre_lightning.tables import shown
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
 MAX_ENLARGEMENT = 2
@@ -170,7 +171,7 @@ class Ensemble:
         far smaller than the models' input. ``decoded``: the file's pixels from ``decode_jpegs``, transformed
         where they are (on the device) instead of decoding the file again."""
         if not Path(path).is_file():
-            raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
+            raise UserError(f"{shown(path)}: image not found; pass image=<spectrogram .jpg/.png>")
         if decoded is None:
             image = load_image(path, self.min_size, self.max_image_pixels)
             # load_image keeps the short side >= min_size when the file has that many pixels

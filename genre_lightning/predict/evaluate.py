@@ -19,7 +19,8 @@ from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below, write_json
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.predict.ensemble import Ensemble
-from genre_lightning.tables import align
+from genre_lightning.predict.inference import NOT_A_NUMBER, stacked_by_shape
+from genre_lightning.tables import align, shown
 
 
 @dataclass
@@ -80,11 +81,17 @@ def model_probabilities(
             except UserError as err:
                 unreadable.append((str(path), str(err)))
             if len(queue) == batch_size or (queue and index == len(files) - 1):
-                batches.append(ensemble.model_probabilities(torch.stack(queue)))
+                batches.append(stacked_by_shape(ensemble.model_probabilities, queue, dim=1))
                 queue.clear()
     if not batches:
         raise UserError(f"none of the {len(files)} images could be read; first: {unreadable[0][1]}")
-    return torch.cat(batches, dim=1), kept, unreadable, len(doubts)
+    probabilities = torch.cat(batches, dim=1)
+    if not torch.isfinite(probabilities).all():
+        first = files[
+            kept[int(torch.isfinite(probabilities).all(dim=-1).all(dim=0).logical_not().nonzero()[0])]
+        ]
+        raise UserError(f"{shown(first)}: {NOT_A_NUMBER}; nothing was scored")
+    return probabilities, kept, unreadable, len(doubts)
 
 
 def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir: Path) -> dict:

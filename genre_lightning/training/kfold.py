@@ -21,6 +21,7 @@ from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
 from genre_lightning.performance import supported_precision
 from genre_lightning.run_layout import RunFolder
+from genre_lightning.training.callbacks.finite_loss import FiniteLoss
 from genre_lightning.training.callbacks.progress import ProgressBar
 from genre_lightning.training.callbacks.tensorboard import log_hparams
 from genre_lightning.training.checks import check_config
@@ -110,6 +111,8 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     )
     loggers = fold_loggers(cfg, run.fold_dir(fold).name)
     callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    # not a config choice: a diverged fold is never kept, whatever callbacks the run has
+    callbacks.insert(0, FiniteLoss(fold))
     for callback in callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run.checkpoint_dir(fold))

@@ -84,6 +84,23 @@ def test_a_value_only_another_family_uses_cannot_be_set(value, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("crop_scale=0.5", r"0.5 acts only with transforms resized_crop \(this run has time_crop\)"),
+        ("crop_scale=0.35", r"0.35 acts only with transforms resized_crop"),  # the other family's default
+        ("flip=true", r"no transform family takes flip; remove data.transforms.flip"),
+    ],
+)
+def test_a_time_crop_run_refuses_a_key_no_time_crop_preset_takes(value, message, tmp_path):
+    cfg = compose_train(
+        ["data/transforms=time_crop", f"data.root={tmp_path}", f"+data.transforms.{value}"], tmp_path / "run"
+    )
+    with pytest.raises(Exception) as caught:
+        instantiate(cfg.data)
+    assert re.search(rf"^data.transforms.{value.split('=')[0]}: {message}", user_message(caught.value) or "")
+
+
 def test_sweeps_and_the_hparams_block_reach_each_familys_values(tmp_path):
     cfg = compose_train([f"data.root={tmp_path}", "data.transforms.crop_scale=0.6"], tmp_path / "run")
     assert cfg.hparams.crop_scale == 0.6 and cfg.hparams.eval_crops is None
