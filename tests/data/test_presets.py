@@ -13,10 +13,12 @@ from PIL import Image
 from genre_lightning.data import presets
 from genre_lightning.errors import user_message
 
+# each family's values, beside the sizes every family is handed (another family's value is refused)
+SIZES = {"image_size": 32, "resize_size": 40}
 VALUES = {
-    "image_size": 32, "resize_size": 40, "crop_scale": 0.5, "crop_width": 24, "eval_width": None,
-    "eval_crops": 1, "colormap": None,
-}  # fmt: skip
+    "resized_crop": {**SIZES, "crop_scale": 0.5},
+    "time_crop": {**SIZES, "crop_width": 24, "eval_width": None, "eval_crops": 1, "colormap": None},
+}
 
 
 @pytest.mark.parametrize(
@@ -28,8 +30,8 @@ VALUES = {
 )
 def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, settings, shape):
     image = Image.new("RGB", (80, 40))
-    train = presets.build({"transforms": family, **VALUES}, train=True)
-    evaluate = presets.build({"transforms": family, **VALUES}, train=False)
+    train = presets.build({"transforms": family, **VALUES[family]}, train=True)
+    evaluate = presets.build({"transforms": family, **VALUES[family]}, train=False)
     assert train(image).dtype == torch.uint8 and evaluate(image).shape == shape
     assert evaluate.settings == {"transforms": family, **settings}
     # plain data, and the same preset again from it
