@@ -134,6 +134,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # the decoded images, made by the first loader that uses them; (device, resident or not), decided once
         self.resident_set: Resident | None = None
         self.resident_choice: tuple[str, bool] | None = None
+        self.kept_resident: bool | None = None  # what auto chose when a resumed run started
         # what the scan before the split does with images that do not decode or are far too small
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
@@ -232,17 +233,22 @@ class SpectrogramDataModule(pl.LightningDataModule):
         )
 
     def _use_resident(self) -> bool:
-        """Whether the loaders draw from the images kept on the training device; decided (and logged) once,
-        the set decoded then: every image of the split, for every fold and the test."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         processes = self.trainer.world_size if self.trainer is not None else 1
+        return self.use_resident(device, processes)
+
+    def use_resident(self, device: torch.device, processes: int) -> bool:
+        """Whether the loaders draw from the images kept on the training ``device``; decided (and logged)
+        once, the set decoded then: every image of the split, for every fold and the test.
+        ``kept_resident``: the choice data.resident=auto made when the run started (a resume sets it)."""
+        self.setup()
         if self.resident_choice is not None and self.resident_choice[0] == str(device):
             return self.resident_choice[1]
         files = [path for path, _ in self.split.items]
         prepare = self.train_transform.prepare
         # the size of the set, from its first image (the one tensor is as large as its largest image)
         nbytes = len(files) * prepare(v2.functional.pil_to_tensor(self.read(files[0]))).numel()
-        keep, why = choose(self.resident, nbytes, device, self.resident_share, processes)
+        keep, why = choose(self.resident, nbytes, device, self.resident_share, processes, self.kept_resident)
         self.resident_choice = (str(device), keep)
         log.info("images %s: %s", "kept decoded on the device" if keep else "decoded by the loaders", why)
         if keep:

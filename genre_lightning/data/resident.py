@@ -97,8 +97,14 @@ def available_memory(device: torch.device) -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def choose(setting, nbytes: int, device: torch.device, share: float, processes: int) -> tuple[bool, str]:
-    """Whether to keep the set resident (data.resident: auto, true or false), and why, for the log."""
+def choose(
+    setting, nbytes: int, device: torch.device, share: float, processes: int, kept: bool | None = None
+) -> tuple[bool, str]:
+    """Whether to keep the set resident (data.resident: auto, true or false), and why, for the log. ``kept``:
+    what auto chose when the run started (a resume keeps it, as the two paths draw different crops); kept
+    on a device where the set no longer fits, a one-line UserError."""
+    if setting == "auto" and kept is False:
+        return False, "data.resident=auto: decoding per epoch, as this run chose when it started"
     if setting is False:
         return False, "data.resident=false"
     if processes > 1:
@@ -113,6 +119,14 @@ def choose(setting, nbytes: int, device: torch.device, share: float, processes: 
     size = f"{nbytes / 2**20:.0f} MiB decoded, {free / 2**20:.0f} MiB free on {device}"
     if setting is True:
         return True, f"data.resident=true ({size})"
+    if kept and not fits:
+        raise UserError(
+            f"data.resident=auto kept this run's images on the device when it started, and now they do not "
+            f"fit ({size}, over data.resident_share={share}); free memory, or resume with "
+            "data.resident_share=1 to keep them there anyway"
+        )
+    if kept:
+        return True, f"data.resident=auto: {size}, kept on the device as this run chose when it started"
     if fits:
         return True, f"data.resident=auto: {size}, within data.resident_share={share}"
     return False, f"data.resident=auto: {size}, over data.resident_share={share}; decoding per epoch"
