@@ -3,6 +3,7 @@ forms. The per-image presets are the reference: evaluation tensors equal, traini
 
 import functools
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -217,6 +218,25 @@ def test_resident_or_not_is_decided_by_the_share_of_free_memory():
     assert choose("auto", 1000, cpu, 0.5, 2)[0] is False
     with pytest.raises(UserError, match="data.resident=true keeps one set per device"):
         choose(True, 1000, cpu, 0.5, 2)
+
+
+def test_auto_keeps_the_path_a_resumed_run_started_on_or_says_it_no_longer_fits():
+    cpu = torch.device("cpu")
+    free = available_memory(cpu)
+    keep, why = choose("auto", 1000, cpu, 0.5, 1, kept=False)
+    assert (
+        keep is False and why == "data.resident=auto: decoding per epoch, as this run chose when it started"
+    )
+    assert choose("auto", 1000, cpu, 0.5, 1, kept=True)[0] is True
+    with pytest.raises(UserError) as caught:
+        choose("auto", free, cpu, 0.5, 1, kept=True)
+    assert re.fullmatch(
+        r"data.resident=auto kept this run's images on the device when it started, and now they do not fit "
+        r"\(\d+ MiB decoded, \d+ MiB free on cpu, over data.resident_share=0.5\); free memory, or resume "
+        r"with data.resident_share=1 to keep them there anyway",
+        str(caught.value),
+    )
+    assert choose(False, 1000, cpu, 0.5, 1, kept=True)[0] is False, "a setting other than auto is obeyed"
 
 
 def test_both_paths_split_alike_and_the_log_says_which_was_taken(demo_root, caplog):
