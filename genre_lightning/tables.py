@@ -14,13 +14,14 @@ def shown(name: object) -> str:
 
 def align(rows: list[list[str]], left: int = 0, markdown: bool = False) -> str:
     """Rows of cells as text columns: the first ``left`` columns left-aligned, the rest right-aligned; a cell
-    with a character that does not print (a file name with a tab or newline) shown escaped (``shown``).
+    with a character that does not print (a file name with a tab or newline) escaped as ``shown`` does, so
+    that it stays one cell of one line (a column of names: pass them through ``shown``).
 
     Trailing spaces are stripped, so a long last column (e.g. a list of genres) does not pad lines.
     ``markdown``: a Markdown table instead, its first row the header, aligned the same way in the source and
     when rendered.
     """
-    rows = [[shown(cell) for cell in row] for row in rows]
+    rows = [[cell if cell.isprintable() else repr(cell) for cell in row] for row in rows]
     widths = [max(3 if markdown else 0, *(len(row[i]) for row in rows)) for i in range(len(rows[0]))]
 
     def cells(row: list[str]) -> list[str]:

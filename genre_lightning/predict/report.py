@@ -70,11 +70,11 @@ def format_predictions(
 
     for p in predictions:
         if p.error:
-            rows.append([p.file, "ERROR", "", p.error, *([""] if voted else [])])
+            rows.append([shown(p.file), "ERROR", "", p.error, *([""] if voted else [])])
             continue
         best = top_k(p, class_names, k)
         votes = "" if p.votes is None else f"{p.votes[class_names.index(best[0][0])]}/{p.windows}"
-        rows.append(row(p.file, best, votes))
+        rows.append(row(shown(p.file), best, votes))
         for w in timeline(p, class_names, k) if per_window else []:
             best = [(t["genre"], t["probability"]) for t in w["top_k"]]
             rows.append(row(f"  {clock(w['start'])}-{clock(w['end'])}", best))

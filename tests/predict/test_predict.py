@@ -83,7 +83,8 @@ def mixed_run(trained_run: Path, folder: Path) -> Path:
     state = torch.load(trained_run / "fold_1/checkpoints/best.ckpt", map_location="cpu", weights_only=False)
     state["hyper_parameters"]["class_names"] = state["hyper_parameters"]["class_names"][::-1]
     torch.save(state, folder / "other.ckpt")
-    (folder / "fold.ckpt").symlink_to(trained_run / "fold_0/checkpoints/best.ckpt")
+    # a copy: a link out of the run folder is refused before the members are compared
+    shutil.copy(trained_run / "fold_0/checkpoints/best.ckpt", folder / "fold.ckpt")
     summary = {"complete": True, "folds": [{"checkpoint": "fold.ckpt"}, {"checkpoint": "other.ckpt"}]}
     (folder / "cv_summary.json").write_text(json.dumps(summary))
     return folder
@@ -549,9 +550,8 @@ def test_a_file_name_with_a_tab_or_newline_stays_one_row_and_names_the_real_file
     assert result.code == 1, result.err
     lines = result.out.splitlines()
     assert len(lines) == 4 and lines[-1] == f"wrote {output}", result.out  # header, 2 rows, wrote
-    assert (
-        lines[1].startswith(repr(str(bad))) and f"ERROR  {repr(str(bad))}: cannot read the image" in lines[1]
-    )
+    assert lines[1].startswith(repr(str(bad)))
+    assert re.search(rf"ERROR +{re.escape(repr(str(bad)))}: cannot read the image", lines[1]), lines[1]
     assert lines[2].startswith(repr(str(good))) and "%" in lines[2]
     with open(output, newline="") as table:  # the csv module quotes the real names
         assert [row["file"] for row in csv.DictReader(table)] == [str(bad), str(good)]
