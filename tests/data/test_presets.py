@@ -58,7 +58,7 @@ def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, se
             "data.transforms.crop_width=-8",
             r"^data.transforms.crop_width: -8 is not a positive whole number of pixels",
         ),
-        ("data.image_size=0", r"^data.image_size: 0 is not a positive whole number of pixels"),
+        ("data.image_size=0", r"^data.image_size=0: must be a whole number >= 1"),
     ],
 )
 def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_path):
