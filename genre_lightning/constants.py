@@ -21,6 +21,8 @@ SUMMARY_FILE = "cv_summary.json"
 # folder, its calibrated test-set probabilities (the ensemble averages them)
 CONFUSION_FILE = "confusion_matrix.png"
 PER_GENRE_FILE = "per_genre.csv"
+# eval.py explain=true: per genre, the mean band and segment shares of its score and where its map lies
+EXPLAIN_FILE = "explain.json"
 TEST_PROBABILITIES_FILE = "test_probabilities.pt"
 # in an eval.py output folder, beside its confusion matrix and per-genre scores: the scores of the fold
 # ensemble and of each fold, and which genres and images they count

@@ -40,7 +40,10 @@ def clock(seconds: float) -> str:
 def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dict]:
     """A song's windows: each one's start and end (seconds), top genres and class probabilities."""
     windows = []
-    for (start, end), probabilities in zip(prediction.spans or [], prediction.window_probabilities):
+    extra = prediction.window_extra or [{}] * prediction.windows
+    for (start, end), probabilities, more in zip(
+        prediction.spans or [], prediction.window_probabilities, extra
+    ):
         best = ranked(class_names, probabilities, probabilities)[:k]
         windows.append(
             {
@@ -50,6 +53,7 @@ def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dic
                 "probability": best[0][1],
                 "top_k": [{"genre": name, "probability": q} for name, q in best],
                 "probabilities": dict(zip(class_names, probabilities)),
+                **more,
             }
         )
     return windows
@@ -106,6 +110,7 @@ def to_records(
                 record["votes"] = dict(zip(class_names, p.votes))
             if per_window and p.spans is not None:
                 record["timeline"] = timeline(p, class_names, k)
+            record.update(p.extra)
         records.append(record)
     return records
 
@@ -176,6 +181,10 @@ def write_predictions(
     times = ["start", "end"] if per_window else []
     # aggregate=vote: the votes of the row's genre (windows that rank it first), as the table shows them
     voted = ["votes"] if any("votes" in r for r in records) else []
+    # the extra columns (explain=true's top band and segment), the last ones; mappings stay in the JSON
+    extra = list(
+        dict.fromkeys(key for p in predictions for key, v in p.extra.items() if not isinstance(v, dict))
+    )
     header = [
         "file",
         "genre",
@@ -187,6 +196,7 @@ def write_predictions(
         "warnings",
         *times,
         *class_names,
+        *extra,
     ]
     writer.writerow(header)
     for r in records:
@@ -210,7 +220,8 @@ def write_predictions(
             *votes,
             r["error"] or "",
         ]
-        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs)
+        more = [r.get(key, "") for key in extra]
+        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs + more)
         for w in r.get("timeline", []):
             window = [
                 r["file"],
@@ -222,7 +233,6 @@ def write_predictions(
                 "",
                 "",
             ]
-            writer.writerow(
-                window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
-            )
+            probs = [f"{q:.6f}" for q in w["probabilities"].values()]
+            writer.writerow(window + [w["start"], w["end"]] + probs + [w.get(key, "") for key in extra])
     return write_text(path, buffer.getvalue())
