@@ -1,27 +1,19 @@
 """Sanity checks of the explanations (after Adebayo et al., "Sanity checks for saliency maps", 2018): a cue
 planted in one genre's images is found, the explanation depends on the trained weights, and it is the same
 on every call.
-
-The model: resnet18 at 64 px trained on three demo genres, where Rock alone carries a bright horizontal band
-at a fixed height (a quarter of the image, one row of layer3's 4 x 4 cells at 64 px)."""
+The model: conftest.py's cue_run."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, compose_train
-from PIL import Image
+from conftest import CUE, CUE_GENRE, CUE_GENRES
 from scipy.stats import spearmanr
 
 from genre_lightning.explain.explainer import Explainer
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
-from genre_lightning.training.kfold import train
 
-GENRES = ["Classical", "Electronic", "Rock"]
-CUE_GENRE = "Rock"
-# the cue's rows in the 64 px model input (time_crop keeps every row): the second of four bands
-CUE = slice(16, 32)
 # the planted-cue checks' thresholds: of Rock's score, at least CUE_SHARE lies in the cue's band (a band
 # is a quarter of the image), and the other genres' share there is at most half of Rock's
 CUE_SHARE = 0.5
@@ -29,34 +21,6 @@ CUE_SHARE = 0.5
 CUE_MAP_SHARE = 0.4
 # randomisation: the rank correlation of the trained and the re-initialised model's band shares stays below
 RANDOM_CORRELATION = 0.5
-
-
-@pytest.fixture(scope="module")
-def cue_run(demo_root, tmp_path_factory):
-    """A finished 2-fold run on three demo genres, Rock's images with the band painted in magma's
-    brightest colour."""
-
-    root = tmp_path_factory.mktemp("cue") / "spectrograms"
-    for genre in GENRES:
-        (root / genre).mkdir(parents=True)
-        for path in sorted((demo_root / genre).glob("*.jpg")):
-            pixels = np.asarray(Image.open(path).convert("RGB")).copy()
-            if genre == CUE_GENRE:
-                # the model input's rows 16-31 of 64 are the image's rows 18-35 of 72
-                scale = pixels.shape[0] / 64
-                pixels[round(CUE.start * scale) : round(CUE.stop * scale)] = (252, 253, 191)
-            Image.fromarray(pixels).save(root / genre / f"{path.stem}.png")
-    run = tmp_path_factory.mktemp("cue_run") / "run"
-    overrides = [
-        *TINY,
-        f"data.root={root}",
-        f"data.classes=[{','.join(GENRES)}]",
-        "data/transforms=time_crop",
-        "data.transforms.crop_width=48",
-        "trainer.max_epochs=4",
-    ]
-    train(compose_train(overrides, run))
-    return run, root
 
 
 def cue_explainer(run) -> Explainer:
@@ -72,7 +36,7 @@ def explained(cue_run):
     run, root = cue_run
     explainer = cue_explainer(run)
     images, genres = [], []
-    for genre in GENRES:
+    for genre in CUE_GENRES:
         for path in sorted((root / genre).glob("*.png"))[:6]:
             images.append(explainer.ensemble.preprocess(path))
             genres.append(explainer.ensemble.class_names.index(genre))
