@@ -63,29 +63,30 @@ def bands_hz(rendering: Rendering | None, bands: dict, height: int, extent: Exte
             for low, high in zip(edges[:-1], edges[1:])
         ]
     spec = rendering.spec
-    low_mel, high_mel = hz_to_mel(spec.fmin), hz_to_mel(spec.fmax or spec.sample_rate / 2)
+    top_hz = spec.fmax or spec.sample_rate / 2
+    low_mel, high_mel = hz_to_mel(spec.fmin), hz_to_mel(top_hz)
 
     def row(hz: float) -> int:
         """The input row at ``hz``: mels rise linearly from the image's bottom to its top."""
         top_share = 1 - (hz_to_mel(hz) - low_mel) / (high_mel - low_mel)
         return int(np.clip(round((top_share - extent.y0) / (extent.y1 - extent.y0) * height), 0, height))
 
-    parts, lower = [], spec.fmin
+    parts, lower = [], 0.0
     for name, upper in bands.items():
-        top = 0 if upper is None else row(min(upper, spec.fmax or spec.sample_rate / 2))
-        bottom = row(lower)
-        if bottom > top:
-            parts.append(Part(f"{name} ({_hz_range(lower, upper, spec.fmin)})", top, bottom))
+        # the part of the band the image shows
+        low, high = max(lower, spec.fmin), min(top_hz if upper is None else upper, top_hz)
+        if high > low and row(low) > row(high):
+            if low == 0:
+                said = f"below {_hz(high)}"
+            elif upper is None:
+                said = f"above {_hz(low)}"
+            else:
+                said = f"{_hz(low)}-{_hz(high)}"
+            parts.append(Part(f"{name} ({said})", row(high), row(low)))
         if upper is None:
             break
         lower = max(lower, upper)
     return parts
-
-
-def _hz_range(lower: float, upper: float | None, fmin: float) -> str:
-    if upper is None:
-        return f"above {_hz(lower)}"
-    return f"below {_hz(upper)}" if lower <= fmin else f"{_hz(lower)}-{_hz(upper)}"
 
 
 def _hz(hz: float) -> str:
