@@ -31,24 +31,23 @@ def layer_of(model: nn.Module, name: str) -> nn.Module:
         ) from None
 
 
-def grad_cam(
-    models: list[nn.Module], layer: str, images: torch.Tensor, targets: torch.Tensor
-) -> torch.Tensor:
-    """N x H x W Grad-CAM of the ensemble's probability of ``targets`` (one class per image) at ``layer``
-    of every fold, upsampled to the images' size and scaled to a maximum of 1 (all 0 where nothing counts).
+def grad_cam(models: list[nn.Module], layer: str, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """N x H x W Grad-CAM of the ensemble's score for ``targets`` (one class per image) at ``layer`` of
+    every fold, upsampled to the images' size and scaled to a maximum of 1 (all 0 where nothing counts).
 
-    The ensemble's probability is the folds' mean, so its gradient at fold k's layer is fold k's own over
-    the number of folds: each fold's weighted activations are summed before the ReLU, as Grad-CAM of one
+    The score is the folds' mean calibrated logit (logit / temperature), Grad-CAM's pre-softmax score: a
+    probability near 1 has almost no gradient. Its gradient at fold k's layer is fold k's own over the
+    number of folds, so each fold's weighted activations are summed before the ReLU, as Grad-CAM of one
     network whose layer holds every fold's channels."""
     attr = captum()
     total = None
     with torch.enable_grad():
         for model in models:
 
-            def share(x: torch.Tensor, model: nn.Module = model) -> torch.Tensor:
-                return model.probabilities(x) / len(models)
+            def score(x: torch.Tensor, model: nn.Module = model) -> torch.Tensor:
+                return model(x).float() / model.temperature / len(models)
 
-            cam = attr.LayerGradCam(share, layer_of(model, layer)).attribute(
+            cam = attr.LayerGradCam(score, layer_of(model, layer)).attribute(
                 images, target=targets, relu_attributions=False
             )
             total = cam.detach() if total is None else total + cam.detach()
