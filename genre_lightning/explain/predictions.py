@@ -28,10 +28,10 @@ def explanation_folder(folder: str | None, output: str | None, overwrite: bool =
         )
     path = Path(folder) if folder is not None else Path(output).with_name(f"{Path(output).stem}_explained")
     if path.exists() and not path.is_dir():
-        raise UserError(f"explain.folder={path}: is a file; name a folder")
+        raise UserError(f"explanation.folder={path}: is a file; name a folder")
     if path.is_dir() and any(path.rglob("*.png")) and not overwrite:
         raise UserError(
-            f"explain.folder={path}: holds pictures already; pass overwrite=true or another folder"
+            f"explanation.folder={path}: holds pictures already; pass overwrite=true or another folder"
         )
     return path
 
