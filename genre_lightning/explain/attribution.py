@@ -31,7 +31,9 @@ def layer_of(model: nn.Module, name: str) -> nn.Module:
         ) from None
 
 
-def grad_cam(models: list[nn.Module], layer: str, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def grad_cam(
+    models: list[nn.Module], layer: str, images: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """N x H x W Grad-CAM of the ensemble's score for ``targets`` (one class per image) at ``layer`` of
     every fold, upsampled to the images' size and scaled to a maximum of 1 (all 0 where nothing counts).
 

@@ -24,7 +24,7 @@ def explanation_folder(folder: str | None, output: str | None, overwrite: bool =
     before any work (a folder holding PNGs already is refused unless ``overwrite``)."""
     if folder is None and output is None:
         raise UserError(
-            "explain=true: say where the pictures go: pass output=<file> or explain.folder=<folder>"
+            "explain=true: say where the pictures go: pass output=<file> or explanation.folder=<folder>"
         )
     path = Path(folder) if folder is not None else Path(output).with_name(f"{Path(output).stem}_explained")
     if path.exists() and not path.is_dir():
@@ -37,12 +37,12 @@ def explanation_folder(folder: str | None, output: str | None, overwrite: bool =
 
 
 def genre_index(genre: str | None, class_names: list[str]) -> int | None:
-    """explain.genre's index among the model's genres (None: each file's top genre)."""
+    """explanation.genre's index among the model's genres (None: each file's top genre)."""
     if genre is None:
         return None
     if genre not in class_names:
         raise UserError(
-            f"explain.genre={genre}: the model's genres are {', '.join(class_names)}; use one of them"
+            f"explanation.genre={genre}: the model's genres are {', '.join(class_names)}; use one of them"
         )
     return class_names.index(genre)
 
