@@ -108,7 +108,6 @@ def segments(width: int, count: int, extent: Extent, span: tuple[float, float] |
                 begin + (end - begin) * (extent.x0 + (extent.x1 - extent.x0) * c / width)
                 for c in (start, stop)
             ]
-            # whole seconds: a segment's edges need no tenths
-            name = f"{clock(round(at[0]))}-{clock(round(at[1]))}"
+            name = f"{clock(at[0])}-{clock(at[1])}"
         parts.append(Part(name, int(start), int(stop)))
     return [part for part in parts if part.stop > part.start]

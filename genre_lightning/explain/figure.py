@@ -48,7 +48,6 @@ def draw(explanation: Explanation, title: str) -> bytes:
         max(w.seconds[1] if w.seconds else w.image.shape[-1] for w in windows),
     )
     view.set_yticks([])
-    view.set_xlabel("seconds" if explanation.seconds else "image columns")
     view.set_title(title, fontsize=10, loc="left")
 
     bands = figure.add_subplot(grid[0, 1], sharey=view)
