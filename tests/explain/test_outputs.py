@@ -45,7 +45,12 @@ def test_predict_writes_a_picture_per_image_and_the_top_band_and_segment(entry, 
     assert any(row["top_band"] for row in rows)
     # a second run refuses to mix its pictures with the first's
     again = entry(
-        "predict.py", f"ckpt={run}", f"image={folder}", f"output={out}", "explain=true", "overwrite=false"
+        "predict.py",
+        f"ckpt={run}",
+        f"image={folder}",
+        f"output={tmp_path / 'again.csv'}",
+        "explain=true",
+        f"explanation.folder={tmp_path / 'preds_explained'}",
     )
     assert again.code == 2 and "holds pictures already" in again.err
 
