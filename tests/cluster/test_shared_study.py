@@ -1,5 +1,5 @@
 """One Optuna study from several processes (hparams_search=optuna with a storage): two sweeps started at once
-share the study's n_trials, on SQLite and on a live PostgreSQL server (tests/cluster/services.py); a sweep
+share the study's n_trials, on SQLite and on a live PostgreSQL server (tests/cluster/conftest.py); a sweep
 stopped and started again with the same command finishes its study."""
 
 import json
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from cluster.services import finish, start_train
 from conftest import TINY
 from omegaconf import OmegaConf
+
+from cluster.processes import finish, start_train
 
 pytestmark = pytest.mark.cluster
 
