@@ -13,6 +13,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# how long a stop that landed where Python ignores exceptions waits to be sent again
+RESEND_AFTER_S = 0.05
+
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[list[int]]:
@@ -21,8 +24,9 @@ def stop_signals() -> Iterator[list[int]]:
 
     Python cannot raise an exception in some places, and prints ``Exception ignored in ...`` instead: the
     callbacks it runs when a process forks (a DataLoader starting its workers; logging's ``_releaseLock``),
-    finalizers. A stop landing there would be lost: it is sent again, from another thread, so that it lands
-    in the code that follows, and nothing is printed.
+    finalizers. A stop landing there would be lost: nothing is printed, and it is sent again a moment
+    later, from another thread, so that it lands in the code that follows (or, landing in such a place
+    again, is sent again).
     """
     signals: list[int] = []
 
@@ -32,7 +36,10 @@ def stop_signals() -> Iterator[list[int]]:
 
     def unraisable(info):
         if issubclass(info.exc_type, KeyboardInterrupt) and signals:
-            threading.Thread(target=os.kill, args=(os.getpid(), signals[-1]), daemon=True).start()
+            # later: sent now, it would land in this hook (starting a thread waits), where it is lost too
+            resend = threading.Timer(RESEND_AFTER_S, os.kill, (os.getpid(), signals[-1]))
+            resend.daemon = True
+            resend.start()
         else:
             hook(info)
 
