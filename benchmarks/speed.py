@@ -358,7 +358,7 @@ def describe(s: Setup, folder: Path) -> None:
         f"from {args.folder or 'generated'}; "
         f"{args.arch} at {args.image_size} px, batch {args.batch_size}, {args.workers} loader workers; "
         f"ours: precision {s.precision}, channels_last, compile {args.compile}, "
-        f"data path {s.path()} (data.resident={s.cfg.data.resident})",
+        f"data path {s.path()}",
         flush=True,
     )
 

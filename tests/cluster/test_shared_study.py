@@ -4,6 +4,7 @@ share the study's n_trials, on SQLite, a journal file and a live PostgreSQL serv
 with the same command in the same sweep folder finishes its study."""
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -125,7 +126,7 @@ def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path):
 def test_slurm_jobs_share_one_study_through_a_journal_file(slurm, demo_root, tmp_path):
     # two searches as one SLURM job array, sharing a study through a file on the filesystem they both see
     storage, study = f"journal:{tmp_path}/optuna.journal", "on_slurm"
-    command = " ".join([sys.executable, "train.py", *arguments(tmp_path, demo_root, storage, study, 3)])
+    command = shlex.join([sys.executable, "train.py", *arguments(tmp_path, demo_root, storage, study, 3)])
     script = tmp_path / "search.sh"
     script.write_text(
         "#!/bin/bash\n"
@@ -134,7 +135,8 @@ def test_slurm_jobs_share_one_study_through_a_journal_file(slurm, demo_root, tmp
     )
     array = slurm.run("sbatch", "--parsable", str(script)).strip()
     deadline = time.monotonic() + 300
-    while slurm.run("squeue", "-h", "-j", array).strip():
+    # until no task of the array is pending, running or ending (squeue names no ended job)
+    while slurm.run("squeue", "-h", "-j", array, "-t", "PD,CF,R,CG").strip():
         assert time.monotonic() < deadline, slurm.run("squeue", "-j", array)
         time.sleep(0.5)
     outs = [(tmp_path / f"job_{task}.out").read_text() for task in (0, 1)]
