@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # Debian's packages: munge, slurmctld, slurmd and the client commands; PostgreSQL's server binaries
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
 POSTGRES_BIN = Path("/usr/lib/postgresql")
