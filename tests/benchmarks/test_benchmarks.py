@@ -78,7 +78,9 @@ def test_accuracy_prints_the_fold_table(few_images, tmp_path):
         sys.executable, "benchmarks/accuracy.py", "--folder", str(few_images), "--runs", str(tmp_path),
         "data.fold=0", "trainer.max_epochs=1", *TINY_FMA,
     )  # fmt: skip
-    assert "| fold | test acc | test macro-F1 |" in out and "| mean ± std |" in out
+    table = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    header, _, fold, mean = table[:4]
+    assert (header, fold, mean) == ("fold", "0", "mean ± std"), out[-3000:]
     [run_dir] = tmp_path.iterdir()
     assert (run_dir / "cv_summary.json").is_file()
 
@@ -92,6 +94,6 @@ def test_gpu_check_runs_every_row_on_the_cpu(few_images, tmp_path):
     assert "(CPU: code paths only, not the GPU figures)" in table
     for row in ("pre-loaded batches (the limit)", "resident (data.resident=true)", "decoding loader",
                 "cached loader", "whole 5-fold run", "decode=batched", "decode=pil"):  # fmt: skip
-        [line] = [line for line in table.splitlines() if line.startswith(f"| {row}")]
+        [line] = [line for line in table.splitlines() if row in line]
         assert "not run" not in line and "error" not in line, line
     assert f"results: {tmp_path}" in out
