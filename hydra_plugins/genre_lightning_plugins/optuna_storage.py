@@ -31,6 +31,9 @@ def open_storage(url: str | None):
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+    if url.startswith("postgresql://"):
+        # the driver the sweeps extra installs: SQLAlchemy 2.1 would take psycopg 3 for a bare postgresql://
+        url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     try:
         return optuna.storages.RDBStorage(url)
     except (IntegrityError, ProgrammingError):
