@@ -17,10 +17,11 @@ from genre_lightning.audio.rendering import read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
+from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
-from genre_lightning.data.scan import BadImages, bad_images, check_policy
+from genre_lightning.data.scan import BadImages, bad_images, check_policy, scan
 from genre_lightning.data.splits import Split, discover, make_split, song_of
+from genre_lightning.data.trim import CroppedImages, check_trim, plan
 from genre_lightning.errors import UserError, build
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         resident_share: float = 0.5,
         bad_files: str = "error",
         max_image_pixels: int = MAX_PIXELS,
+        trim: str | list[int] = "auto",
     ):
         super().__init__()
         # a value of the wrong kind (data.batch_size=abc) is named before any code compares it
@@ -136,6 +138,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # what the scan before the split does with images that do not decode or are far too small
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
+        # the plot area of figures (genre_lightning/data/trim.py): every file's crop, set by the scan, and
+        # what was cut, for the run folder's trim.txt
+        self.trim, self.boxes, self.trim_report = check_trim(trim), {}, ""
+        self.usual_boxes: list[list[int]] = []  # [width, height, *box] per image size (data.trim=auto)
         self.split: Split | None = None
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
 
@@ -162,24 +168,28 @@ class SpectrogramDataModule(pl.LightningDataModule):
         if self.read is None and self.cache:
             files = [path for path, _ in self.split.items]
             self.read = decoded_images(
-                files, self.resize_size, self.cache_dir, self.num_workers, self.max_image_pixels
+                files, self.resize_size, self.cache_dir, self.num_workers, self.max_image_pixels, self.boxes
             )
         elif self.read is None:
-            self.read = functools.partial(
-                load_image, min_size=self.resize_size, max_pixels=self.max_image_pixels
-            )
+            self.read = CroppedImages(self.boxes, self.resize_size, self.max_image_pixels)
 
     def _without_bad_images(self, files: dict[str, list[str]]) -> dict[str, list[str]]:
         """Scan every image before the split: bad ones stop here (bad_files=error, raising BadImages) or
         are left out (skip), the same ones on every run over the same files."""
         every = [path for paths in files.values() for path in paths]
-        bad = bad_images(every, self.image_size, self.max_image_pixels, self.cache_dir, self.num_workers)
+        checked = scan(
+            every, self.max_image_pixels, self.cache_dir, self.num_workers, find_boxes=self.trim == "auto"
+        )
+        bad = bad_images(checked, self.image_size)
         if bad and self.bad_files == "error":
             raise BadImages(bad)
         if bad:
             log.warning("data.bad_files=skip: leaving out %d bad image(s), first %s", len(bad), bad[0][1])
         self.left_out = bad
         dropped = {path for path, _ in bad}
+        good = {path: record for path, record in checked.items() if path not in dropped}
+        self.boxes, self.usual_boxes, line, self.trim_report = plan(self.trim, good)
+        log.info(line)
         return {name: [path for path in paths if path not in dropped] for name, paths in files.items()}
 
     @property
@@ -197,6 +207,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         return {
             "transform": self.eval_transform.settings,
             "min_size": self.resize_size,
+            # how each image is cut to its plot area: auto (found per image, held to the usual box of the
+            # training images of its size), off, or one box for all
+            "trim": self.trim,
+            "trim_usual": self.usual_boxes,
             # None when the folder does not say how its images were made; prediction then assumes the
             # published spec
             "spectrogram": rendering.to_dict() if rendering else None,
@@ -240,7 +254,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
             # nvJPEG decodes JPEGs on a GPU in batches, unless the cache holds their pixels already
             on_gpu = device.type == "cuda" and not self.cache
             jpegs = functools.partial(
-                decode_jpegs, min_size=self.resize_size, device=device, max_pixels=self.max_image_pixels
+                decode_jpegs,
+                min_size=self.resize_size,
+                device=device,
+                max_pixels=self.max_image_pixels,
+                boxes=self.boxes,
             )
             self.resident_set = Resident(
                 files, self.read, prepare, device, self.num_workers, jpegs if on_gpu else None
