@@ -32,8 +32,9 @@ from genre_lightning.errors import InputWarning, UserError
 # A channel within this of the paper's is paper: JPEG's noise beside sharp edges (quality 75) stays under it,
 # and the colours of every colormap but a grey one differ from white and black paper by more.
 TOLERANCE = 48
-# The share of the outer ring that must be paper for the image to have paper (specks, a stray label pixel).
-RING_SHARE = 0.98
+# The share of the outer ring that must be paper for the image to have paper (specks, a label cut by the
+# figure's edge).
+RING_SHARE = 0.95
 # A column or row is the plot's when at least this share of its pixels is not paper (of the most any column
 # or row holds): axis labels, a title and tick marks cover far less.
 DENSE = 0.5
