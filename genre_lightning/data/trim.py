@@ -62,45 +62,49 @@ def find_box(image: Image.Image) -> list[int]:
         return whole
     rows = slice(None)
     for _ in range(2):  # columns within the rows found, then rows within those columns, twice
-        columns = _widest(content[rows].mean(axis=0))
-        rows = _widest(content[:, columns].mean(axis=1)) if columns else None
+        columns = _widest(_share(content[rows], axis=0))
+        rows = _widest(_share(content[:, columns], axis=1)) if columns else None
         if rows is None:
             return whole
     plot = content[rows, columns]
-    # each edge of the plot, or the line inside it (a side may fall on an anti-aliased line)
-    edges = [
-        plot[:, :2].mean(axis=0),
-        plot[:, -2:].mean(axis=0),
-        plot[:2].mean(axis=1),
-        plot[-2:].mean(axis=1),
-    ]
-    if plot.mean() < FILLED or min(edge.max() for edge in edges) < FILLED:
+    # each side of the plot, or the line inside it (a side may fall on an anti-aliased line)
+    sides = [plot[:, :2], plot[:, -2:], plot[:2].T, plot[-2:].T]
+    if _share(plot, axis=None) < FILLED or min(_share(side, axis=0).max() for side in sides) < FILLED:
         return whole
     return [columns.start, rows.start, columns.stop, rows.stop]
 
 
+def _share(mask: np.ndarray, axis: int | None) -> np.ndarray:
+    """The share of True along ``axis`` (summed as integers: a bool array's mean goes through float64)."""
+    return mask.sum(axis=axis, dtype=np.int32) / (mask.size if axis is None else mask.shape[axis])
+
+
 def _content(image: Image.Image) -> np.ndarray | None:
     """H x W bool, True where the image is not paper; None when its outer ring is not paper."""
+    if min(image.size) < 3:
+        return None
     if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA"))[..., 3]
-        ring = _ring(alpha)
-        if ring is not None and (ring < 128).mean() >= RING_SHARE:
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        if _share(_ring(alpha) < 128, axis=None) >= RING_SHARE:
             return alpha >= 128
     pixels = np.asarray(image.convert("RGB"))
     ring = _ring(pixels)
-    for paper in (255, 0):  # white, black
-        if (
-            ring is not None
-            and (np.abs(ring.astype(np.int16) - paper).max(axis=-1) <= TOLERANCE).mean() >= RING_SHARE
-        ):
-            return np.abs(pixels.astype(np.int16) - paper).max(axis=-1) > TOLERANCE
+    for paper in ("white", "black"):
+        if 1 - _share(_off_paper(ring, paper), axis=None) >= RING_SHARE:
+            return _off_paper(pixels, paper)
     return None
 
 
-def _ring(pixels: np.ndarray) -> np.ndarray | None:
-    """Every pixel of the four edges (None for an image under 3 px a side)."""
-    if min(pixels.shape[:2]) < 3:
-        return None
+def _off_paper(pixels: np.ndarray, paper: str) -> np.ndarray:
+    """Where a channel of the RGB ``pixels`` lies further than TOLERANCE from white or black paper's."""
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    if paper == "white":
+        return np.minimum(np.minimum(red, green), blue) < 255 - TOLERANCE
+    return np.maximum(np.maximum(red, green), blue) > TOLERANCE
+
+
+def _ring(pixels: np.ndarray) -> np.ndarray:
+    """Every pixel of the four edges."""
     return np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
 
 
