@@ -25,12 +25,11 @@ from genre_lightning.files import write_json
 
 log = logging.getLogger(__name__)
 
-# Bump when the checks change, so cached results are checked again.
+# Bump when the checks or the record change, so cached results are checked again.
 SCAN_VERSION = 2
 # An image whose short side is under this share of the model's input is bad too: blown up that far it
 # holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
 MIN_SIDE_SHARE = 0.25
-POLICIES = ("error", "skip")
 
 
 class BadImages(UserError):
@@ -59,8 +58,9 @@ def format_bad_files(files: list[tuple[str, str]]) -> str:
 
 
 def check_image(path: str, max_pixels: int, find_boxes: bool = False) -> dict | str:
-    """The image's record, {"size": [width, height]} (and with ``find_boxes`` its plot area's "box"), if it
-    decodes, else the one-line reason it does not."""
+    """The image's record if it decodes, else the one-line reason it does not. The record holds plain
+    values only (it is cached as JSON): ``size``, [width, height] from the header; with ``find_boxes``,
+    ``box``, the plot area (genre_lightning/data/trim.py)."""
     try:
         with open_image(path, max_pixels) as image:
             record = {"size": list(image.size)}
@@ -79,16 +79,28 @@ def check_image(path: str, max_pixels: int, find_boxes: bool = False) -> dict | 
         return str(err)
 
 
-def bad_images(checked: dict[str, dict | str], image_size: int) -> list[tuple[str, str]]:
-    """(path, reason) of every file of the scan's results that does not decode or is far below
-    ``image_size``, in their order."""
+def bad_images(
+    files: list[str],
+    image_size: int,
+    max_pixels: int,
+    cache_dir: str | os.PathLike | None,
+    num_workers: int = 0,
+) -> list[tuple[str, str]]:
+    """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``'
+    order."""
+    return find_bad(scan(files, max_pixels, cache_dir, num_workers), image_size)
+
+
+def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str, str]]:
+    """(path, reason) of every scanned file that does not decode or is far below ``image_size``, in the
+    records' order."""
     smallest = image_size * MIN_SIDE_SHARE
     bad = []
-    for path, result in checked.items():
-        if isinstance(result, str):
-            bad.append((path, result))
-        elif min(result["size"]) < smallest:
-            width, height = result["size"]
+    for path, record in records.items():
+        if isinstance(record, str):
+            bad.append((path, record))
+        elif min(record["size"]) < smallest:
+            width, height = record["size"]
             bad.append(
                 (
                     path,
@@ -134,7 +146,7 @@ def scan(
         len(todo),
         len(files) - len(todo),
     )
-    return results
+    return {path: results[path] for path in files}
 
 
 def _stamp(path: str) -> list[int]:
@@ -165,8 +177,3 @@ def _write_cache(path: Path, max_pixels: int, entries: dict[str, list]) -> None:
         write_json(path, {"version": SCAN_VERSION, "max_pixels": max_pixels, "files": entries})
     except OSError as err:  # e.g. a read-only data folder: the next run scans again
         log.warning("cannot cache the scan in %s (%s)", path, err)
-
-
-def check_policy(policy: str) -> None:
-    if policy not in POLICIES:
-        raise UserError(f"data.bad_files={policy!r}: must be one of {', '.join(POLICIES)}")

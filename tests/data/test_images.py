@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from genre_lightning.data.images import load_image
-from genre_lightning.data.scan import bad_images, scan
+from genre_lightning.data.scan import bad_images
 
 
 def test_a_16_bit_greyscale_png_decodes_by_the_full_16_bit_range(tmp_path):
@@ -22,7 +22,7 @@ def test_a_16_bit_greyscale_png_decodes_by_the_full_16_bit_range(tmp_path):
     assert reduced.shape == (32, 48, 3)
     assert np.array_equal(reduced, np.asarray(load_image(tmp_path / "8-bit.png", min_size=32)))
     # and the scan passes it
-    assert bad_images(scan([str(path)], max_pixels=10**6, cache_dir=None), image_size=64) == []
+    assert bad_images([str(path)], image_size=64, max_pixels=10**6, cache_dir=None) == []
 
 
 def test_16_bit_values_between_8_bit_levels_round_to_the_nearest(tmp_path):

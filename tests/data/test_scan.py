@@ -54,13 +54,13 @@ def test_the_scan_finds_every_kind_of_bad_image(bad_data, tmp_path):
     files = every_file(root)
     with Image.open(root / "Rock" / "truncated.jpg") as image:
         assert image.size == (96, 72), "the header is intact: only decoding shows the damage"
-    bad = bad_images(scan(files, MAX_PIXELS, tmp_path / "cache"), image_size=64)
+    bad = bad_images(files, image_size=64, max_pixels=MAX_PIXELS, cache_dir=tmp_path / "cache")
     assert [path for path, _ in bad] == sorted(reasons)
     for path, reason in bad:
         assert reason.startswith(f"{path}: ") and reasons[path] in reason and "\n" not in reason
     # two worker processes find the same; "far below" follows the model's input size
-    assert bad_images(scan(files, MAX_PIXELS, cache_dir=None, num_workers=2), 64) == bad
-    smaller_input = bad_images(scan(files, MAX_PIXELS, tmp_path / "cache"), 4)
+    assert bad_images(files, 64, MAX_PIXELS, cache_dir=None, num_workers=2) == bad
+    smaller_input = bad_images(files, 4, MAX_PIXELS, tmp_path / "cache")
     assert [path for path, _ in smaller_input] == sorted(set(reasons) - {str(root / "Rock" / "dot.png")})
 
 

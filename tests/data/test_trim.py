@@ -33,8 +33,9 @@ def spectrogram(seed: int = 0, height: int = 48, width: int = 72, silent: int = 
 
 
 def figure(path, form: str, draw: str = "imshow", levels=None, facecolor: str = "white") -> list[float]:
-    """Write the spectrogram as people export it; return matplotlib's plot area [left, top, right, bottom] in
-    the file's pixels. form: margins (no axes), axes (ticks, labels, a title), colorbar, rgba (transparent)."""
+    """Write the spectrogram as people export it; return matplotlib's plot area [left, top, right, bottom]
+    in the file's pixels. form: margins (no axes), axes (ticks, labels, a title), colorbar, rgba
+    (transparent)."""
     levels = spectrogram() if levels is None else levels
     fig = plt.figure(figsize=(3.2, 2.4), dpi=80, facecolor=facecolor)
     ax = fig.add_axes((0.08, 0.1, 0.84, 0.8) if form == "margins" else (0.18, 0.17, 0.6, 0.7))
@@ -113,7 +114,9 @@ def test_a_bare_spectrogram_is_left_exactly_as_it_is_silent_edges_too(tmp_path, 
 
 
 def test_an_image_far_from_the_usual_box_of_its_size_is_listed_and_cut_to_it():
-    records = {f"data/Rock/{i}.png": {"size": [320, 240], "box": [50, 40, 250, 200 + i % 2]} for i in range(4)}
+    records = {
+        f"data/Rock/{i}.png": {"size": [320, 240], "box": [50, 40, 250, 200 + i % 2]} for i in range(4)
+    }
     records["data/Rock/quiet.png"] = {"size": [320, 240], "box": [70, 40, 250, 200]}  # its silent start
     records["data/Folk/other.png"] = {"size": [200, 100], "box": [10, 10, 190, 90]}  # another size
     boxes, usual, line, text = plan("auto", records)
