@@ -4,10 +4,13 @@ they are."""
 
 from __future__ import annotations
 
+import json
+
 import matplotlib
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, compose_train
 from PIL import Image
 
 matplotlib.use("Agg")
@@ -16,8 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from genre_lightning.data.datamodule import SpectrogramDataModule  # noqa: E402
 from genre_lightning.data.images import MAX_PIXELS, decode_jpegs, load_image  # noqa: E402
 from genre_lightning.data.scan import scan  # noqa: E402
-from genre_lightning.data.trim import check_trim, find_box, plan  # noqa: E402
-from genre_lightning.errors import UserError  # noqa: E402
+from genre_lightning.data.trim import check_trim, file_box, find_box, plan  # noqa: E402
+from genre_lightning.errors import InputWarning, UserError  # noqa: E402
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints  # noqa: E402
+from genre_lightning.training.kfold import train  # noqa: E402
 
 
 def spectrogram(seed: int = 0, height: int = 48, width: int = 72, silent: int = 0) -> np.ndarray:
@@ -161,12 +166,12 @@ def test_an_image_is_decoded_cut_to_its_box_at_the_size_that_keeps_min_size(tmp_
 
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory):
-    """Two genres of six figures each (axes, ticks, labels, a title: 256 x 192 px), and matplotlib's plot
+    """Two genres of eight figures each (axes, ticks, labels, a title: 256 x 192 px), and matplotlib's plot
     area, the same in every file."""
     root = tmp_path_factory.mktemp("figures") / "spectrograms"
     for genre, draw in (("Rock", "imshow"), ("Folk", "pcolormesh")):
         (root / genre).mkdir(parents=True)
-        for i in range(6):
+        for i in range(8):
             truth = figure(root / genre / f"{i}.png", "axes", draw, spectrogram(seed=i))
     return root, truth
 
@@ -180,8 +185,35 @@ def test_both_data_paths_cut_the_figures_alike(figures):
         )
         dm.setup()
         assert np.abs(np.subtract(next(iter(dm.boxes.values())), truth)).max() <= 2
-        assert len(dm.boxes) == 12 and dm.preprocessing["trim"] == "auto"
+        assert len(dm.boxes) == 16 and dm.preprocessing["trim"] == "auto"
         batches.append(next(iter(dm.test_dataloader()))[0])
     assert torch.equal(*batches)
     # the plot's own pixels: 32 px high (resized from its box), and no paper (white) left at its sides
     assert batches[0].shape[-2] == 32 and (batches[0][..., [0, -1]].float().mean(dim=1) < 200).all()
+
+
+def test_the_checkpoint_keeps_the_rule_and_prediction_cuts_a_figure_as_training_did(figures, tmp_path):
+    root, truth = figures
+    run = tmp_path / "run"
+    train(compose_train([*TINY, f"data.root={root}", "data.image_size=32", "data.resize_size=32"], run))
+    found = (run / "trim.txt").read_text().splitlines()[1].split("\t")
+    assert found[:2] == ["16", "256x192"] and np.abs(np.subtract(json.loads(found[2]), truth)).max() <= 2
+    ensemble = Ensemble(find_checkpoints(run, run.parent), precision="32")
+    assert ensemble.preprocessing["trim"] == "auto"
+    assert ensemble.preprocessing["trim_usual"] == [[256, 192, *json.loads(found[2])]]
+    dm = SpectrogramDataModule(root=str(root), image_size=32, resize_size=32, num_folds=2)
+    dm.setup()
+    path = root / "Folk" / "3.png"
+    assert torch.equal(ensemble.preprocess(path), dm.eval_transform(dm.read(str(path))))
+    # a figure of another size is cut to its own plot area; one of the training size whose plot area lies
+    # elsewhere (margins only) to the training images' box, with a warning
+    truth = figure(tmp_path / "large.png", "colorbar")
+    with Image.open(tmp_path / "large.png") as image:
+        image.resize((400, 300)).save(tmp_path / "large.png")
+    box = file_box(tmp_path / "large.png", "auto", ensemble.trim_usual, MAX_PIXELS)
+    assert np.abs(np.subtract(box, np.multiply(truth, 400 / 256))).max() <= 3
+    figure(tmp_path / "margins.png", "margins")
+    with pytest.warns(InputWarning, match="far from the .* of the model's training images of this size"):
+        assert file_box(tmp_path / "margins.png", "auto", ensemble.trim_usual, MAX_PIXELS) == json.loads(
+            found[2]
+        )
