@@ -176,18 +176,25 @@ def figures(tmp_path_factory):
     return root, truth
 
 
-def test_both_data_paths_cut_the_figures_alike(figures):
+def test_both_data_paths_and_the_cache_cut_the_figures_alike(figures, tmp_path):
     root, truth = figures
     batches = []
-    for resident in (False, True):
+    for resident, cache in ((False, False), (True, False), (False, True)):
         dm = SpectrogramDataModule(
-            root=str(root), image_size=32, resize_size=32, num_folds=2, num_workers=0, resident=resident
+            root=str(root),
+            image_size=32,
+            resize_size=32,
+            num_folds=2,
+            num_workers=0,
+            resident=resident,
+            cache=cache,
+            cache_dir=str(tmp_path),
         )
         dm.setup()
         assert np.abs(np.subtract(next(iter(dm.boxes.values())), truth)).max() <= 2
         assert len(dm.boxes) == 16 and dm.preprocessing["trim"] == "auto"
         batches.append(next(iter(dm.test_dataloader()))[0])
-    assert torch.equal(*batches)
+    assert torch.equal(batches[0], batches[1]) and torch.equal(batches[0], batches[2])
     # the plot's own pixels: 32 px high (resized from its box), and no paper (white) left at its sides
     assert batches[0].shape[-2] == 32 and (batches[0][..., [0, -1]].float().mean(dim=1) < 200).all()
 
