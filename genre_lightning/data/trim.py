@@ -2,17 +2,19 @@
 title, a colour bar) so that only the spectrogram reaches the model (data.trim).
 
 The rule that tells paper from a quiet spectrogram: **paper runs all the way around the image.** An image
-has paper only when its whole outer ring of pixels (all four edges, but for a few specks) is one white, black
-or transparent colour; anything else is a bare spectrogram and is left exactly as it is. A spectrogram's own
-silence shows at its start or end (the first or last columns) or in its top bands, never on all four edges
-while any music plays (the lowest bands hold sound), so the silent columns of a bare spectrogram are kept.
+has paper only when its whole outer ring of pixels (all four edges, but for a few specks or a label cut by
+the edge) is white, black or transparent; anything else is a bare spectrogram and is left exactly as it is.
+A spectrogram's own silence shows at its start or end (the first or last columns) or in its top bands, not
+on all four edges while music plays, so the silent columns of a bare spectrogram are kept. Where silence
+does run around a quiet one (a few notes on black), what it holds is rarely a filled rectangle with
+straight sides (FILLED), and its box lies far from the usual box of the images of its size (plan).
 
 Inside paper, the plot area is the widest block of columns that are mostly not paper, then the tallest block
 of rows within it (twice over): axis labels, a title and tick marks cover little of a column or row, a colour
 bar is narrower than the plot and set apart from it by paper, and axis lines drawn apart from the plot are a
 pixel or two wide. What cannot be told apart: on black paper, a plot whose own edge columns are silent in a
 colormap whose silence is black (magma, inferno) loses them, and a grey colormap's white on white paper reads
-as paper. Such images come out smaller than their folder's usual box, and are listed (``report``).
+as paper. Such images lie far from the usual box of their size: they are cut to it, and listed (plan).
 
 A box is [left, top, right, bottom] in the file's pixels, right and bottom exclusive, as PIL's crop takes.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -140,7 +143,7 @@ def check_trim(trim, key: str = "data.trim"):
     UserError naming ``key``."""
     if isinstance(trim, str) and trim in MODES:
         return trim
-    box = list(trim) if isinstance(trim, (list, tuple)) or type(trim).__name__ == "ListConfig" else None
+    box = list(trim) if isinstance(trim, Sequence) and not isinstance(trim, str) else None
     if (
         box is None
         or len(box) != 4
