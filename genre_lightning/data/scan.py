@@ -22,6 +22,7 @@ from genre_lightning.data.parallel import cache_key, parallel_map
 from genre_lightning.data.trim import image_box
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
+from genre_lightning.tables import shown
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class BadImages(UserError):
 
     def summary(self, listed_in: str | os.PathLike | None = None) -> str:
         """One line: the count, the first file's reason, the next paths, and where the full list is."""
-        others = [path for path, _ in self.files[1:3]]
+        others = [shown(path) for path, _ in self.files[1:3]]
         if len(self.files) > 3:
             others.append(f"{len(self.files) - 3} more")
         also = f"; also {', '.join(others)}" if others else ""
@@ -53,8 +54,8 @@ class BadImages(UserError):
 
 
 def format_bad_files(files: list[tuple[str, str]]) -> str:
-    """One line per file: its path, a tab, the reason."""
-    return "".join(f"{path}\t{reason}\n" for path, reason in files)
+    """One line per file: its path (shown: escaped where it holds a tab, a newline...), a tab, the reason."""
+    return "".join(f"{shown(path)}\t{' '.join(reason.split())}\n" for path, reason in files)
 
 
 def check_image(path: str, max_pixels: int, find_boxes: bool = False) -> dict | str:
@@ -104,8 +105,8 @@ def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str,
             bad.append(
                 (
                     path,
-                    f"{path}: {width}x{height} pixels, far below the model's {image_size} px input; "
-                    "remove or re-export the file",
+                    f"{shown(path)}: {width}x{height} pixels, far below the model's {image_size} px "
+                    "input; remove or re-export the file",
                 )
             )
     return bad

@@ -31,6 +31,7 @@ from PIL import Image
 
 from genre_lightning.data.images import load_image, open_image
 from genre_lightning.errors import InputWarning, UserError
+from genre_lightning.tables import shown
 
 # A channel within this of the paper's is paper: JPEG's noise beside sharp edges (quality 75) stays under it,
 # and the colours of every colormap but a grey one differ from white and black paper by more.
@@ -202,7 +203,7 @@ def plan(trim, records: dict[str, dict]) -> tuple[dict[str, list[int]], list[lis
         if small:
             width, height = sizes[small[0]]
             raise UserError(
-                f"{small[0]}: {width}x{height} pixels, smaller than data.trim={list(trim)} (and "
+                f"{shown(small[0])}: {width}x{height} pixels, smaller than data.trim={list(trim)} (and "
                 f"{len(small) - 1} more); fix data.trim or use data.trim=auto"
             )
         boxes = {path: list(trim) for path in sizes}
@@ -230,9 +231,9 @@ def report(
             "one; each with the box found in it:\n"
         )
         text += "".join(f"{path}\t{box or 'whole'}\n" for path, box in sorted(far.items()))
-    shown = "; ".join(f"{count} of {size}: {box}" for count, size, box in rows[:3])
+    commonest = "; ".join(f"{count} of {size}: {box}" for count, size, box in rows[:3])
     more = f"; {len(rows) - 3} other boxes" if len(rows) > 3 else ""
-    return f"data.trim={trim}: {shown}{more}; {len(far)} far from their size's usual box", text
+    return f"data.trim={trim}: {commonest}{more}; {len(far)} far from their size's usual box", text
 
 
 def file_box(path: str | os.PathLike, trim, usual: list[list[int]], max_pixels: int) -> list[int] | None:
@@ -246,8 +247,8 @@ def file_box(path: str | os.PathLike, trim, usual: list[list[int]], max_pixels: 
         if trim != "auto":
             if trim[2] > width or trim[3] > height:
                 raise UserError(
-                    f"{path}: {width}x{height} pixels, smaller than the box {list(trim)} the model's images "
-                    "were cut to (data.trim); pass images exported as the training images were"
+                    f"{shown(path)}: {width}x{height} pixels, smaller than the box {list(trim)} the model's "
+                    "images were cut to (data.trim); pass images exported as the training images were"
                 )
             return list(trim)
         box = image_box(image)
