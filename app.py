@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from genre_lightning.app.classify import FileClassifier
 from genre_lightning.app.examples import make_examples
 from genre_lightning.app.page import build_page, launch
+from genre_lightning.app.why import make_why
 from genre_lightning.errors import build, exit_on_user_error
 from genre_lightning.predict.inference import load_ensemble, song_rendering
 
@@ -29,7 +30,8 @@ def main(cfg: DictConfig) -> None:
     classifier = FileClassifier(ensemble, rendering, cfg.batch_size, cfg.aggregate, cfg.max_seconds)
     with tempfile.TemporaryDirectory(prefix="genre-lightning-examples-") as folder:
         examples = make_examples(folder, rendering) if cfg.examples else []
-        page = build_page(classifier, examples, uncertainty)
+        why = make_why(cfg.why, classifier, cfg.explanation)
+        page = build_page(classifier, examples, uncertainty, why)
         launch(page, cfg.host, cfg.port, cfg.share, cfg.max_upload_mb, [folder])
 
 

@@ -5,6 +5,7 @@
     python predict.py ckpt=latest audio=song.mp3 per_window=true aggregate=vote output=song.json
     python predict.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt image=spectrograms/
     python predict.py ckpt=latest export=model.onnx
+    python predict.py ckpt=latest image=spectrograms/ output=preds.csv explain=true   # and why: one PNG each
 
 Exit status: 0 when every file was predicted (also when some got a warning), 1 when some could not be read,
 2 for a usage error.
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.explain.predictions import PredictionExplainer
 from genre_lightning.predict.export import check_export, export_onnx
 from genre_lightning.predict.inference import (
     file_loader,
@@ -55,9 +57,11 @@ def main(cfg: DictConfig) -> None:
         files = input_files(cfg.audio, "audio", AUDIO_EXTENSIONS)
     else:
         return
-    predictions = predict_files(
-        ensemble, files, file_loader(ensemble, rendering), cfg.batch_size, cfg.aggregate
-    )
+    explain = PredictionExplainer(cfg, ensemble, rendering) if cfg.explain else None
+    read = file_loader(ensemble, rendering)
+    predictions = predict_files(ensemble, files, read, cfg.batch_size, cfg.aggregate)
+    if explain:
+        print(explain(predictions, read))
     print(format_predictions(predictions, ensemble.class_names, cfg.top_k, cfg.per_window))
     for line in format_warnings(predictions):
         print(line, file=sys.stderr)

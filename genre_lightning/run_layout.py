@@ -10,6 +10,7 @@ writes it, and for resume, the sweep tools and prediction that read it back.
       bad_files.txt           the images the scan found unreadable
       duplicates.txt          the duplicate pictures the scan found (when it found any)
       image_hashes.json       the fingerprints of the images the folds trained on
+      trim.txt                the boxes images were cut to (data.trim), with their counts
       cv_summary.json         the cross-validation summary, rewritten after every fold
       confusion_matrix.png    the fold ensemble's test-set confusion matrix (once every fold is in)
       per_genre.csv           and its per-genre scores
@@ -37,6 +38,7 @@ from genre_lightning.constants import (
     SPLIT_FILE,
     SUMMARY_FILE,
     TEST_PROBABILITIES_FILE,
+    TRIM_FILE,
 )
 from genre_lightning.files import write_json
 
@@ -96,6 +98,9 @@ class RunFolder:
     @property
     def image_hashes(self) -> Path:
         return self.path / IMAGE_HASHES_FILE
+
+    def trim(self) -> Path:
+        return self.path / TRIM_FILE
 
     @property
     def run_config(self) -> Path:

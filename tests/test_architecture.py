@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "genre_lightning"
 
 # What each part of the package may import (besides itself): the flow is
-# shared names -> audio -> data -> models -> training -> predict -> app, with the demo set beside data.
+# shared names -> audio -> data -> models -> training -> predict -> explain -> app, with the demo set beside
+# data.
 # The run folder's layout is a shared name too: training writes the folder, prediction reads it.
 BASE = {"constants", "errors", "files", "tables", "run_layout"}
 ALLOWED = {
@@ -31,8 +32,10 @@ ALLOWED = {
     "models": BASE | {"metrics"},
     "training": BASE | {"performance", "metrics", "data", "models"},
     "predict": BASE | {"performance", "metrics", "audio", "data", "models"},
-    # the web page: predictions through predict, examples from the demo synthesiser
-    "app": BASE | {"performance", "audio", "data", "demo", "predict"},
+    # why an answer: the predict layer's ensemble and rows, the rendering's mel scale
+    "explain": BASE | {"audio", "data", "predict"},
+    # the web page: predictions through predict, examples from the demo synthesiser, the Why panel
+    "app": BASE | {"performance", "audio", "data", "demo", "predict", "explain"},
 }
 
 

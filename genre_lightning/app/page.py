@@ -19,6 +19,7 @@ import gradio as gr
 from genre_lightning.app.charts import timeline_chart, window_sheet
 from genre_lightning.app.classify import Answer, FileClassifier
 from genre_lightning.app.uncertainty import Uncertainty
+from genre_lightning.app.why import Why, why_panel
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, one_line
 from genre_lightning.predict.inference import Prediction
@@ -112,9 +113,11 @@ def examples_row(paths: list[Path], target: gr.components.Component, label: str)
         gr.Examples([[str(path)] for path in paths], target, label=label, example_labels=names)
 
 
-def build_page(classifier: FileClassifier, examples: list[Path], uncertainty: Uncertainty) -> gr.Blocks:
+def build_page(
+    classifier: FileClassifier, examples: list[Path], uncertainty: Uncertainty, why: Why | None = None
+) -> gr.Blocks:
     """The page; its API endpoint `/classify` takes a file (a song or an image) and returns the five outputs
-    of ``show``."""
+    of ``show``; with ``why``, the Why panel (and `/why`) below them."""
 
     def classify(file: str) -> tuple:
         """``show``'s outputs for the file; a UserError naming the file as the user knows it."""
@@ -180,6 +183,8 @@ def build_page(classifier: FileClassifier, examples: list[Path], uncertainty: Un
         view = gr.Image(show_label=False, format="png", interactive=False)
         with gr.Accordion("The answer as predict.py writes it (per_window=true)", open=False):
             record = gr.JSON()
+        if why is not None:
+            why_panel(why, song, image)
         outputs = [top, bars, timeline, view, record]
         for source, other in ((song, image), (image, song)):
             source.change(start, source, [other, *outputs], queue=False, api_visibility="private").then(

@@ -180,6 +180,11 @@ def _mel_to_hz(mel):
     return np.where(mel >= min_log_mel, log, linear)
 
 
+def hz_to_mel(hz):
+    """Hz on the Slaney mel scale the spectrograms are drawn with: where a frequency sits on the image."""
+    return _hz_to_mel(hz)
+
+
 @functools.cache
 def _mel_filterbank_cached(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     fft_freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
@@ -294,6 +299,7 @@ __all__ = [
     "AudioError",
     "SpectrogramSpec",
     "audio_seconds",
+    "hz_to_mel",
     "load_audio",
     "log_mel",
     "mel_filterbank",

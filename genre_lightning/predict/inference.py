@@ -49,6 +49,9 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     # aggregate=vote only: how many windows rank each class first, which orders the classes
     votes: list[int] | None = None
+    # more columns for the file's row and for each window's (explain=true: the top band and segment)
+    extra: dict = field(default_factory=dict)
+    window_extra: list[dict] = field(default_factory=list)
 
     @property
     def windows(self) -> int:

@@ -41,7 +41,10 @@ def clock(seconds: float) -> str:
 def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dict]:
     """A song's windows: each one's start and end (seconds), top genres and class probabilities."""
     windows = []
-    for (start, end), probabilities in zip(prediction.spans or [], prediction.window_probabilities):
+    extra = prediction.window_extra or [{}] * prediction.windows
+    for (start, end), probabilities, more in zip(
+        prediction.spans or [], prediction.window_probabilities, extra
+    ):
         best = ranked(class_names, probabilities, probabilities)[:k]
         windows.append(
             {
@@ -51,6 +54,7 @@ def timeline(prediction: Prediction, class_names: list[str], k: int) -> list[dic
                 "probability": best[0][1],
                 "top_k": [{"genre": name, "probability": q} for name, q in best],
                 "probabilities": dict(zip(class_names, probabilities)),
+                **more,
             }
         )
     return windows
@@ -107,6 +111,7 @@ def to_records(
                 record["votes"] = dict(zip(class_names, p.votes))
             if per_window and p.spans is not None:
                 record["timeline"] = timeline(p, class_names, k)
+            record.update(p.extra)
         records.append(record)
     return records
 
@@ -179,15 +184,18 @@ def write_predictions(
         }
         text = json.dumps(payload, indent=2) + "\n"
     else:
-        text = csv_table(records, class_names, per_window)
+        # the predictions' extra columns; mappings (explain=true's shares) stay in the JSON
+        extra = [key for p in predictions for key, v in p.extra.items() if not isinstance(v, dict)]
+        text = csv_table(records, class_names, per_window, list(dict.fromkeys(extra)))
     try:
         return write_text(path, text, exclusive=not overwrite)
     except FileExistsError:
         raise exists_error("output", path) from None
 
 
-def csv_table(records: list[dict], class_names: list[str], per_window: bool) -> str:
-    """to_records' records as CSV, one row per file, and with ``per_window`` one per window below it."""
+def csv_table(records: list[dict], class_names: list[str], per_window: bool, extra: list[str] = ()) -> str:
+    """to_records' records as CSV, one row per file, and with ``per_window`` one per window below it;
+    ``extra``: more columns, the last ones (explain=true's top band and segment)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     times = ["start", "end"] if per_window else []
@@ -204,6 +212,7 @@ def csv_table(records: list[dict], class_names: list[str], per_window: bool) -> 
         "warnings",
         *times,
         *class_names,
+        *extra,
     ]
     writer.writerow(header)
     for r in records:
@@ -227,7 +236,8 @@ def csv_table(records: list[dict], class_names: list[str], per_window: bool) -> 
             *votes,
             r["error"] or "",
         ]
-        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs)
+        more = [r.get(key, "") for key in extra]
+        writer.writerow(song + ["; ".join(r["warnings"])] + [""] * len(times) + probs + more)
         for w in r.get("timeline", []):
             window = [
                 r["file"],
@@ -239,7 +249,6 @@ def csv_table(records: list[dict], class_names: list[str], per_window: bool) -> 
                 "",
                 "",
             ]
-            writer.writerow(
-                window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
-            )
+            probs = [f"{q:.6f}" for q in w["probabilities"].values()]
+            writer.writerow(window + [w["start"], w["end"]] + probs + [w.get(key, "") for key in extra])
     return buffer.getvalue()

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from genre_lightning.data.drawing import DuplicateConflicts, split_sources
 from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
+from genre_lightning.files import write_text
 from genre_lightning.performance import supported_precision
 from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.callbacks.finite_loss import FiniteLoss
@@ -102,7 +103,8 @@ def train(cfg: DictConfig, checked: bool = False) -> dict:
 
 def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
     """The datamodule's images scanned and split; split.json (with the files a given split came from),
-    image_hashes.json, and bad_files.txt and duplicates.txt when there are any, in the run folder."""
+    image_hashes.json, trim.txt, and bad_files.txt and duplicates.txt when there are any, in the run
+    folder."""
     if resume:
         check_sources(run, lambda: split_sources(datamodule.settings))
     try:
@@ -123,6 +125,7 @@ def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
         sources = drawn.report["sources"]
         split = {**datamodule.split.to_dict(), **({"source": sources} if sources else {})}
         write_image_hashes(run, split, datamodule.scanned)
+        write_text(run.trim, datamodule.trim_report)
         keep_split(run, split, resume)
     log.info(
         "duplicates: %d group(s) of %d images (%d exact, %d near), each kept in one part%s",
