@@ -99,6 +99,7 @@ class RunFolder:
     def image_hashes(self) -> Path:
         return self.path / IMAGE_HASHES_FILE
 
+    @property
     def trim(self) -> Path:
         return self.path / TRIM_FILE
 
