@@ -9,19 +9,20 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from genre_lightning.audio.rendering import read_marker
+from genre_lightning.audio.rendering import Rendering, read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
 from genre_lightning.data.images import MAX_PIXELS, ImageFiles, decode_jpegs, load_image
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, bad_images, check_policy
+from genre_lightning.data.soft_labels import soft_targets
 from genre_lightning.data.splits import Split, discover, make_split, song_of
-from genre_lightning.errors import UserError, build
+from genre_lightning.errors import UserError, build, config_part
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class SpectrogramDataModule(pl.LightningDataModule):
         resident_share: float = 0.5,
         bad_files: str = "error",
         max_image_pixels: int = MAX_PIXELS,
+        soft_labels: str | None = None,
+        rendering: DictConfig | dict | None = None,
     ):
         super().__init__()
         # a value of the wrong kind (data.batch_size=abc) is named before any code compares it
@@ -137,6 +140,15 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.bad_files, self.max_image_pixels = bad_files, max_image_pixels
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
         self.split: Split | None = None
+        # a teacher's probabilities per training image (data/soft_labels.py): the training targets, if set;
+        # read (and checked against the split) by setup()
+        self.soft_labels = soft_labels
+        # how the images were made from songs, for a folder without a marker (which wins); checked here
+        with config_part("data.rendering"):
+            if isinstance(rendering, DictConfig):
+                rendering = OmegaConf.to_container(rendering)
+            self.rendering = Rendering.from_dict(rendering) if rendering is not None else None
+        self.teacher: dict[str, torch.Tensor] | None = None
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
 
     def prepare_data(self) -> None:
@@ -159,6 +171,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
             )
             counts = Counter(label for _, label in self.split.items)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
+            if self.soft_labels is not None:
+                files = [path for fold in self.split.folds for path, _ in fold]
+                test = [path for path, _ in self.split.test]
+                targets = soft_targets(self.soft_labels, self.root, classes, files, test)
+                self.teacher = dict(zip(files, targets))
         if self.read is None and self.cache:
             files = [path for path, _ in self.split.items]
             self.read = decoded_images(
@@ -193,20 +210,24 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def preprocessing(self) -> dict:
         """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into
         model input."""
-        rendering = read_marker(self.root)
+        rendering = read_marker(self.root) or self.rendering
         return {
             "transform": self.eval_transform.settings,
             "min_size": self.resize_size,
-            # None when the folder does not say how its images were made; prediction then assumes the
-            # published spec
+            # None when neither the folder nor data.rendering says how its images were made; prediction then
+            # assumes the published spec
             "spectrogram": rendering.to_dict() if rendering else None,
         }
 
-    def loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader | ResidentBatches:
+    def loader(
+        self, items: list[tuple[str, int]], train: bool, targets: torch.Tensor | None = None
+    ) -> DataLoader | ResidentBatches:
         """The batches of (file, label) pairs with this module's decoding, transforms and settings: from the
-        images kept on the training device (data.resident), or a DataLoader that decodes them."""
+        images kept on the training device (data.resident), or a DataLoader that decodes them. ``targets``:
+        class probabilities per file (N x classes) to give instead of the labels."""
         self.setup()
-        files, labels = [p for p, _ in items], [y for _, y in items]
+        files = [p for p, _ in items]
+        labels = [y for _, y in items] if targets is None else targets
         transform = self.train_transform if train else self.eval_transform
         if self._use_resident():
             return ResidentBatches(self.resident_set, files, labels, transform, self.batch_size, train)
@@ -261,7 +282,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.fold = fold
 
     def train_dataloader(self) -> DataLoader | ResidentBatches:
-        return self.loader(self.split.train_val(self.fold)[0], train=True)
+        items = self.split.train_val(self.fold)[0]
+        targets = None
+        if self.teacher is not None:
+            targets = torch.stack([self.teacher[path] for path, _ in items])
+        return self.loader(items, train=True, targets=targets)
 
     def val_dataloader(self) -> DataLoader | ResidentBatches:
         return self.loader(self.split.train_val(self.fold)[1], train=False)

@@ -126,7 +126,7 @@ class ResidentBatches:
         self,
         resident: Resident,
         files: list[str],
-        labels: list[int],
+        labels: list[int] | torch.Tensor,
         transform,
         batch_size: int,
         train: bool,
@@ -135,7 +135,7 @@ class ResidentBatches:
         self.files = files
         self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
         self.rows = torch.tensor([resident.row[path] for path in files], device=device)
-        self.labels = torch.tensor(labels, device=device)
+        self.labels = torch.as_tensor(labels, device=device)
         # as the loaders: training drops a last partial batch (unless it would drop all)
         self.stop = len(files) // batch_size * batch_size if train and len(files) > batch_size else len(files)
         # evaluation batches are in file order: which positions of each share a size is known here

@@ -1,0 +1,62 @@
+"""rendering=fma_small against FMA-small's own recipe, followed step by step with librosa (a test-only
+dependency: the `test` extra) on a synthesised clip."""
+
+from __future__ import annotations
+
+import io
+
+import librosa
+import librosa.display
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import CONFIGS
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+from PIL import Image
+
+from genre_lightning.audio.rendering import Rendering
+from genre_lightning.demo.synth import synthesize
+
+# mean absolute difference per pixel and channel, in grey levels of 255, between our JPEG and the recipe's
+# (JPEG quality 85 both): what is left is float rounding in the dB values moving a few pixels by one
+# colormap step, and the JPEG's own error on those
+BOUND = 1.0
+
+
+def fma_small() -> Rendering:
+    return Rendering.from_dict(OmegaConf.to_container(OmegaConf.load(CONFIGS / "rendering" / "fma_small.yaml")))
+
+
+def recipe(path) -> Image.Image:
+    """FMA-small's image of an audio file, as its creator's script made it."""
+    y, sr = librosa.load(path, sr=None, duration=30.0)  # the first 30 s, at the file's own rate
+    power = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=512, n_mels=128, fmax=sr / 2)
+    db = librosa.power_to_db(power, ref=np.max, top_db=80.0)
+    figure = Figure(figsize=(1.28, 1.28), dpi=100)  # as plt.figure(figsize=(1.28, 1.28), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    librosa.display.specshow(db, sr=sr, hop_length=512, cmap="viridis", ax=axes)
+    axes.axis("off")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, bbox_inches="tight", pad_inches=0)
+    image = Image.open(buffer).convert("RGB").resize((128, 128))
+    jpeg = io.BytesIO()
+    image.save(jpeg, format="JPEG", quality=85)
+    return Image.open(jpeg)
+
+
+@pytest.mark.parametrize("rate", [44100, 32000])
+def test_fma_small_rendering_matches_the_recipe_at_the_files_own_rate(tmp_path, rate):
+    # 32 s: the rendering keeps the first 30 s, as the recipe
+    song = tmp_path / "song.flac"
+    sf.write(song, synthesize("Rock", np.random.default_rng(0), 32.0, rate), rate)
+    rendering = fma_small().for_file(song)
+    assert rendering.spec.sample_rate == rate  # read at its own rate, never resampled
+    windows = rendering.render_file(song)
+    assert len(windows) == 1 and windows[0].end == pytest.approx(30.0)
+    ours = np.asarray(Image.open(io.BytesIO(windows[0].jpeg)), dtype=float)
+    theirs = np.asarray(recipe(song), dtype=float)
+    assert ours.shape == theirs.shape == (128, 128, 3)
+    assert np.abs(ours - theirs).mean() <= BOUND

@@ -1,0 +1,79 @@
+"""The bundled model (genre_lightning/pretrained): read as data like any checkpoint, fp16 weights that predict
+as fp32's, and what predict.py, eval.py and app.py do with it when given no ckpt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import CONFIGS
+from omegaconf import OmegaConf
+
+from genre_lightning.app.classify import FileClassifier
+from genre_lightning.app.page import introduction
+from genre_lightning.audio.rendering import Rendering
+from genre_lightning.demo.synth import synthesize
+from genre_lightning.predict.bundle import bundled
+from genre_lightning.predict.checkpoint import load_classifier
+from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
+from genre_lightning.pretrained import NAME, bundled_checkpoints
+
+FMA_GENRES = ["Electronic", "Experimental", "Folk", "Hip-Hop", "Instrumental", "International", "Pop", "Rock"]
+
+
+def fma_small() -> Rendering:
+    return Rendering.from_dict(OmegaConf.to_container(OmegaConf.load(CONFIGS / "rendering" / "fma_small.yaml")))
+
+
+def fma_image(path, genre: str, seed: int):
+    """An FMA-style image (the fma_small rendering) of a synthesised 30 s clip."""
+    audio = synthesize(genre, np.random.default_rng(seed), 30.0, 44100)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(fma_small().encode(audio))
+    return path
+
+
+def test_the_bundled_model_loads_through_the_safe_loader_and_renders_songs_as_fma_small():
+    files = bundled_checkpoints()
+    assert files and sum(path.stat().st_size for path in files) <= 15 * 2**20
+    for path in files:
+        model = load_classifier(path)  # torch.load(weights_only=True), every value checked
+        assert model.hparams.class_names == FMA_GENRES
+        assert Rendering.from_dict(model.hparams.preprocessing["spectrogram"]) == fma_small()
+        assert all(t.dtype in (torch.float16, torch.int64) for t in torch.load(path, weights_only=True)["state_dict"].values())
+
+
+def test_fp16_weights_predict_as_the_fp32_checkpoint(trained_run, demo_root, tmp_path):
+    fp32 = find_checkpoints(trained_run, trained_run.parent)[0]
+    torch.save(bundled(fp32, None), tmp_path / "half.ckpt")
+    images = sorted(demo_root.rglob("*.jpg"))[::7]
+    probabilities = []
+    for path in (fp32, tmp_path / "half.ckpt"):
+        ensemble = Ensemble([path], precision="32")
+        probabilities.append(ensemble.probabilities(torch.stack([ensemble.preprocess(p) for p in images])))
+    assert torch.allclose(*probabilities, atol=1e-2)
+    assert (tmp_path / "half.ckpt").stat().st_size < 0.6 * fp32.stat().st_size
+
+
+def test_predict_and_eval_use_the_bundled_model_without_a_ckpt(entry, tmp_path):
+    images = [fma_image(tmp_path / "images" / genre / f"{genre}.jpg", genre, i) for i, genre in enumerate(["Rock", "Folk"])]
+    song = tmp_path / "song.flac"
+    sf.write(song, synthesize("Hip-Hop", np.random.default_rng(5), 30.0, 44100), 44100)
+    for args in ([f"image={images[0]}"], [f"image={tmp_path / 'images'}"], [f"audio={song}"]):
+        result = entry("predict.py", *args)
+        assert result.code == 0, result.err
+        assert f"no ckpt given: using the bundled model {NAME}" in result.err
+        assert len(result.err.strip().splitlines()) == 1
+        assert any(genre in result.out for genre in FMA_GENRES)
+    result = entry("eval.py", f"images={tmp_path / 'images'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert result.code == 0, result.err
+    assert "accuracy" in result.out and (tmp_path / "eval" / "eval.json").is_file()
+
+
+def test_the_app_headline_names_the_bundled_model_and_its_genres():
+    ensemble = Ensemble(bundled_checkpoints())
+    classifier = FileClassifier(ensemble, ensemble.rendering()[0], 8, "mean", 600)
+    text = introduction(classifier)
+    assert f"bundled model {NAME}" in text and all(genre in text for genre in FMA_GENRES)
+
