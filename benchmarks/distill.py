@@ -42,7 +42,9 @@ def teacher_probabilities(run: RunFolder, batch_size: int = 64) -> dict:
         rows = ensemble.probabilities(torch.stack([ensemble.preprocess(path) for path in batch]))
         for path, row in zip(batch, rows.tolist()):
             probabilities[Path(path).relative_to(root).as_posix()] = [round(p, 6) for p in row]
-    return soft_label_file(split["classes"], probabilities, f"{len(ensemble.models)}-fold ensemble of {run.path}")
+    return soft_label_file(
+        split["classes"], probabilities, f"{len(ensemble.models)}-fold ensemble of {run.path}"
+    )
 
 
 def main(argv=None) -> None:

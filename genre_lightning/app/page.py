@@ -46,8 +46,9 @@ def introduction(classifier: FileClassifier) -> str:
     return (
         f"# {TITLE}\n"
         f"Drop in a song ({formats(AUDIO_EXTENSIONS)}, up to {classifier.max_seconds:g} s) or a spectrogram "
-        f"image ({formats(IMAGE_EXTENSIONS)}). The model ({models}) knows {len(ensemble.class_names)} genres: "
-        f"{genres}. It hears songs in {window}; a song's answer is the {classifier.aggregate} of its windows'."
+        f"image ({formats(IMAGE_EXTENSIONS)}). The model ({models}) knows {len(ensemble.class_names)} "
+        f"genres: {genres}. It hears songs in {window}; a song's answer is the {classifier.aggregate} of its "
+        "windows'."
     )
 
 

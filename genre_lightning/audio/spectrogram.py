@@ -77,7 +77,7 @@ class SpectrogramSpec:
         return cls(**d)
 
     def at_rate(self, rate: int) -> SpectrogramSpec:
-        """The spec for audio read at ``rate``: itself, or with native_rate its sample rate set to ``rate``."""
+        """The spec for audio read at ``rate``: itself, or with native_rate itself at sample rate ``rate``."""
         return replace(self, sample_rate=int(rate)) if self.native_rate else self
 
 
@@ -274,7 +274,9 @@ def _lut(colormap: str) -> np.ndarray:
     try:
         colors = matplotlib.colormaps[colormap](np.linspace(0.0, 1.0, 256))
     except KeyError:
-        raise ValueError(f"unknown colormap {colormap!r}; use a matplotlib name such as magma or viridis") from None
+        raise ValueError(
+            f"unknown colormap {colormap!r}; use a matplotlib name such as magma or viridis"
+        ) from None
     lut = np.round(colors[:, :3] * 255).astype(np.uint8)
     lut.flags.writeable = False
     return lut

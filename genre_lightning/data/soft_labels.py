@@ -38,7 +38,10 @@ def soft_targets(
     one-line UserError for a file that is not a soft-labels file for these classes, a training image it
     lacks, or a test image it names."""
     path, root = Path(path), Path(root)
-    fix = "make it with benchmarks/distill.py from a run on the same data.root, data.seed and data.test_fraction"
+    fix = (
+        "make it with benchmarks/distill.py from a run on the same data.root, data.seed and "
+        "data.test_fraction"
+    )
     try:
         table = json.loads(path.read_text())
         if not isinstance(table, dict) or table.get("format") != FORMAT:
@@ -57,7 +60,9 @@ def soft_targets(
         )
     missing = [relative[name] for name in train if relative[name] not in probabilities]
     if missing:
-        raise UserError(f"{path}: no probabilities for {len(missing)} training image(s), first {missing[0]}; {fix}")
+        raise UserError(
+            f"{path}: no probabilities for {len(missing)} training image(s), first {missing[0]}; {fix}"
+        )
     rows = [probabilities[relative[name]] for name in train]
     bad = next((row for row in rows if not _distribution(row, len(classes))), None)
     if bad is not None:

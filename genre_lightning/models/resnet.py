@@ -41,9 +41,9 @@ def build_resnet(
     """ResNet whose final layer is Dropout(dropout) -> Linear(features, num_classes).
 
     weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints (downloaded there
-    on first use); "fma_small" takes the body (all but the head) of the bundled model (genre_lightning/pretrained),
-    whose arch, width and in_channels it must have; None starts from random weights. in_channels=1 takes one magnitude channel
-    (data.transforms.colormap): the first convolution's ImageNet weights are summed over RGB, which on a grey
+    on first use); "fma_small" takes the body (all but the head) of the bundled model
+    (genre_lightning/pretrained), whose arch, width and in_channels it must have; None starts from random
+    weights. in_channels=1 takes one magnitude channel (data.transforms.colormap): the first convolution's ImageNet weights are summed over RGB, which on a grey
     image computes what the RGB network computes on it. ``width`` is the channel count of the first stage
     (torchvision's is 64; each later stage doubles it): 32 has a quarter of the compute, which on small
     spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy (docs/accuracy.md: the lighter
@@ -97,7 +97,8 @@ def bundled_body(arch: str, width: int, in_channels: int) -> dict[str, torch.Ten
         settings = " ".join(f"model.{key}={value}" for key, value in shape.items())
         raise UserError(
             f"model.weights={BUNDLED}: the bundled model is {shape['arch']} at width {shape['width']} with "
-            f"{shape['in_channels']} input channel(s), not {arch} at {width} with {in_channels}; set {settings}"
+            f"{shape['in_channels']} input channel(s), not {arch} at {width} with {in_channels}; "
+            f"set {settings}"
         )
     return {
         key.removeprefix("net."): tensor.float() if tensor.is_floating_point() else tensor

@@ -22,8 +22,8 @@ from omegaconf import OmegaConf
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.files import atomic_path
 from genre_lightning.predict.checkpoint import read_checkpoint
-from genre_lightning.pretrained import NAME, bundled_checkpoints
 from genre_lightning.pretrained import FOLDER as PRETRAINED
+from genre_lightning.pretrained import NAME, bundled_checkpoints
 
 
 def bundled(path: Path, rendering: dict | None) -> dict:

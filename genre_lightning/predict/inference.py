@@ -115,7 +115,9 @@ def model_checkpoints(ckpt: str | os.PathLike | None, runs_dir: str | os.PathLik
     is said in one line on stderr."""
     if ckpt is not None:
         return find_checkpoints(ckpt, runs_dir)
-    print(f"no ckpt given: using {DESCRIPTION}; pass ckpt=<run folder or .ckpt> for your own", file=sys.stderr)
+    print(
+        f"no ckpt given: using {DESCRIPTION}; pass ckpt=<run folder or .ckpt> for your own", file=sys.stderr
+    )
     return bundled_checkpoints()
 
 
