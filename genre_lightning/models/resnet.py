@@ -44,10 +44,10 @@ def build_resnet(
     on first use); "fma_small" takes the body (all but the head) of the bundled model
     (genre_lightning/pretrained), whose arch, width and in_channels it must have; None starts from random
     weights. in_channels=1 takes one magnitude channel (data.transforms.colormap): the first convolution's
-    ImageNet weights are summed over RGB, which on a grey image computes what the RGB network computes on it. ``width`` is the channel count of the first stage
-    (torchvision's is 64; each later stage doubles it): 32 has a quarter of the compute, which on small
-    spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy (docs/accuracy.md: the lighter
-    recipe).
+    ImageNet weights are summed over RGB, which on a grey image computes what the RGB network computes on it.
+    ``width`` is the channel count of the first stage (torchvision's is 64; each later stage doubles it): 32
+    has a quarter of the compute, which on small spectrograms (FMA's 128 x 128) trains faster for nearly the
+    same accuracy (docs/accuracy.md: the lighter recipe).
     """
     if in_channels not in (1, 3):
         raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.transforms.colormap set)")
