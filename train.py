@@ -23,7 +23,9 @@ from genre_lightning.training.summary import optimized_value
 def main(cfg: DictConfig) -> float:
     if cfg.resume is not None:
         cfg = run_config(cfg)
-    summary = train(cfg)
+    # a new run's values were checked by the ClaimRunFolder callback (configs/hydra/default.yaml), before
+    # Hydra wrote its folder; a resumed run's saved config is checked by train()
+    summary = train(cfg, checked=cfg.resume is None)
     # returned to Hydra's sweepers (grid or Optuna) as the value to optimise
     return optimized_value(cfg, summary)
 

@@ -125,7 +125,7 @@ class EpochTimer(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         self._sync(pl_module)
         self.seconds.append(time.perf_counter() - self.started)
-        self.images = trainer.num_training_batches * trainer.datamodule.batch_size
+        self.images = trainer.num_training_batches * trainer.datamodule.settings.batch_size
 
     def rate(self) -> float:
         later = self.seconds[1:] or self.seconds

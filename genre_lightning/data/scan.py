@@ -23,12 +23,11 @@ from genre_lightning.files import write_json
 
 log = logging.getLogger(__name__)
 
-# Bump when the checks change, so cached results are checked again.
-SCAN_VERSION = 1
+# Bump when the checks or the record change, so cached results are checked again.
+SCAN_VERSION = 2
 # An image whose short side is under this share of the model's input is bad too: blown up that far it
 # holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
 MIN_SIDE_SHARE = 0.25
-POLICIES = ("error", "skip")
 
 
 class BadImages(UserError):
@@ -56,17 +55,18 @@ def format_bad_files(files: list[tuple[str, str]]) -> str:
     return "".join(f"{path}\t{reason}\n" for path, reason in files)
 
 
-def check_image(path: str, max_pixels: int) -> list[int] | str:
-    """The image's [width, height] if it decodes, else the one-line reason it does not."""
+def check_image(path: str, max_pixels: int) -> dict | str:
+    """The image's record if it decodes, else the one-line reason it does not. The record holds plain
+    values only (it is cached as JSON): ``size``, [width, height] from the header."""
     try:
         with open_image(path, max_pixels) as image:
-            size = list(image.size)
+            record = {"size": list(image.size)}
             if image.format == "JPEG":
                 image.draft("L", (1, 1))
                 image.load()
             else:
                 image.verify()
-        return size
+        return record
     except UserError as err:
         return str(err)
 
@@ -80,18 +80,23 @@ def bad_images(
 ) -> list[tuple[str, str]]:
     """(path, reason) of every file that does not decode or is far below ``image_size``, in ``files``'
     order."""
-    checked = scan(files, max_pixels, cache_dir, num_workers)
+    return find_bad(scan(files, max_pixels, cache_dir, num_workers), image_size)
+
+
+def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str, str]]:
+    """(path, reason) of every scanned file that does not decode or is far below ``image_size``, in the
+    records' order."""
     smallest = image_size * MIN_SIDE_SHARE
     bad = []
-    for path in files:
-        result = checked[path]
-        if isinstance(result, str):
-            bad.append((path, result))
-        elif min(result) < smallest:
+    for path, record in records.items():
+        if isinstance(record, str):
+            bad.append((path, record))
+        elif min(record["size"]) < smallest:
+            width, height = record["size"]
             bad.append(
                 (
                     path,
-                    f"{path}: {result[0]}x{result[1]} pixels, far below the model's {image_size} px input; "
+                    f"{path}: {width}x{height} pixels, far below the model's {image_size} px input; "
                     "remove or re-export the file",
                 )
             )
@@ -100,7 +105,7 @@ def bad_images(
 
 def scan(
     files: list[str], max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
-) -> dict[str, list[int] | str]:
+) -> dict[str, dict | str]:
     """check_image of every file, in ``num_workers`` processes, reusing the cached result of files whose
     size and modification time are unchanged."""
     started = time.perf_counter()
@@ -123,7 +128,7 @@ def scan(
         len(todo),
         len(files) - len(todo),
     )
-    return results
+    return {path: results[path] for path in files}
 
 
 def _stamp(path: str) -> list[int]:
@@ -154,8 +159,3 @@ def _write_cache(path: Path, max_pixels: int, entries: dict[str, list]) -> None:
         write_json(path, {"version": SCAN_VERSION, "max_pixels": max_pixels, "files": entries})
     except OSError as err:  # e.g. a read-only data folder: the next run scans again
         log.warning("cannot cache the scan in %s (%s)", path, err)
-
-
-def check_policy(policy: str) -> None:
-    if policy not in POLICIES:
-        raise UserError(f"data.bad_files={policy!r}: must be one of {', '.join(POLICIES)}")

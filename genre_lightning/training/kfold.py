@@ -36,18 +36,20 @@ from genre_lightning.training.tensorboard import log_cross_validation
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> dict:
+def train(cfg: DictConfig, checked: bool = False) -> dict:
     """Train the configured folds in turn into the run folder: split.json first, then each fold's
     result and the updated cv_summary.json as soon as the fold finishes. With ``cfg.resume`` set, the
     run in that folder is finished: finished folds are kept, a started one continues from its last.ckpt.
+
+    ``checked``: check_config has passed ``cfg`` already (train.py's ClaimRunFolder callback checks a new
+    run's values before Hydra writes its folder), so only the data module is built here.
 
     Returns the summary; summary["metrics"] holds mean and std over folds. Under DDP every process runs
     this whole loop in step (Lightning starts the others at the first fit, with the same arguments and
     run folder) and all return the same synced metrics; only rank 0 writes files.
     """
-    # every value is checked before the run folder is claimed (ClaimRunFolder checks them before it
-    # claims the folder of a Hydra run, too)
-    datamodule = check_config(cfg)
+    # every value is checked before the run folder is claimed
+    datamodule = build("data", cfg.data) if checked else check_config(cfg)
     run = RunFolder(cfg.paths.output_dir)
     resume = cfg.get("resume") is not None
     writer = rank_zero_only.rank == 0
@@ -61,7 +63,7 @@ def train(cfg: DictConfig) -> dict:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         split_data(datamodule, run, resume, writer)
         done = run.fold_results() if resume else {}
-        folds = datamodule.selected_folds
+        folds = datamodule.settings.selected_folds
         results = []
         for fold in folds:
             if fold in done:
@@ -128,14 +130,14 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     )
     refuse_respawn_in_multirun(trainer)
     train_files, val_files = datamodule.split.train_val(fold)
-    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.batch_size, fold)
+    refuse_empty_batches(len(train_files), trainer.world_size, datamodule.settings.batch_size, fold)
     # a fold of fewer batches than the logging interval would log no training loss (and Lightning warns)
-    batches = max(1, len(train_files) // (datamodule.batch_size * trainer.world_size))
+    batches = max(1, len(train_files) // (datamodule.settings.batch_size * trainer.world_size))
     trainer.log_every_n_steps = min(trainer.log_every_n_steps, batches)
     log.info(
         "fold %d/%d: %d train, %d val images; %s, %.1f M parameters, %s, %s",
         fold,
-        datamodule.num_folds,
+        datamodule.settings.num_folds,
         len(train_files),
         len(val_files),
         cfg.model.get("arch", type(model).__name__),

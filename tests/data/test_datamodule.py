@@ -225,10 +225,10 @@ def test_a_bad_image_in_a_loader_worker_is_reported_on_one_line(tmp_path, capsys
 
 def test_the_datamodule_owns_which_folds_are_trained(tmp_path):
     root = make_folder(tmp_path / "d", {"Rock": 6, "Folk": 6})
-    assert SpectrogramDataModule(root=str(root), num_folds=3).selected_folds == [0, 1, 2]
+    assert SpectrogramDataModule(root=str(root), num_folds=3).settings.selected_folds == [0, 1, 2]
     one = SpectrogramDataModule(root=str(root), num_folds=3, fold=2)
     one.setup()
-    assert one.selected_folds == [2]
+    assert one.settings.selected_folds == [2]
     # the validation loader of the selected fold holds exactly that fold's files
     assert sorted(one.val_dataloader().files) == sorted(p for p, _ in one.split.folds[2])
     one.use_fold(0)

@@ -212,7 +212,7 @@ def test_both_paths_split_alike_and_the_log_says_which_was_taken(demo_root, capl
         assert "images decoded by the loaders: data.resident=false" in caplog.text
         assert loaders(resident="auto", resident_share=1e-12) == resident
         assert "over data.resident_share=1e-12; decoding per epoch" in caplog.text
-    with pytest.raises(UserError, match="data.resident='yes': use auto, true or false"):
+    with pytest.raises(UserError, match="data.resident='yes': must be true or false or auto"):
         SpectrogramDataModule(root=str(demo_root), resident="yes")
 
 
@@ -240,3 +240,24 @@ def test_jpegs_decoded_on_the_device_match_the_host_decoding(tmp_path):
     device = Resident(files, read, preset.prepare, torch.device("cpu"), workers=0, jpegs_on_device=jpegs)
     assert device.host_sizes == host.host_sizes and device.images.shape == host.images.shape
     assert (device.images.float() - host.images.float()).abs().mean() < 1.5
+
+
+@pytest.mark.parametrize("family", ["resized_crop", "time_crop"])
+def test_the_set_is_sized_from_every_image_not_the_first(tmp_path, family):
+    # the first file is the smallest: sizing from it alone would promise a quarter of the memory
+    root = tmp_path / "set"
+    for genre, sizes in {"A": [(48, 40), (160, 40), (96, 72)], "B": [(96, 72), (64, 120), (96, 72)]}.items():
+        (root / genre).mkdir(parents=True)
+        for i, (width, height) in enumerate(sizes):
+            picture(width, height, seed=i).save(root / genre / f"{i}.png")
+    values = {"family": family, **({"crop_scale": 0.35} if family == "resized_crop" else {"crop_width": 24})}
+    dm = SpectrogramDataModule(
+        root=str(root), num_folds=2, test_fraction=0, num_workers=0, image_size=32, resize_size=36,
+        resident=True, transforms=values, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    dm.setup()
+    files = [path for path, _ in dm.split.items]
+    predicted = dm.resident_bytes(files)
+    assert dm._use_resident()
+    # the widest and the tallest images differ, so no one image gives the tensor's size
+    assert predicted == dm.resident_set.images.numel()

@@ -99,13 +99,13 @@ def test_bad_files_skip_leaves_them_out_of_the_split_and_counts_them(bad_data, t
 def test_the_scan_is_cached_by_size_and_modification_time(demo_root, tmp_path):
     files = [str(shutil.copy(demo_root / "Rock" / f"rock_000{i}.jpg", tmp_path)) for i in range(3)]
     cache = tmp_path / "cache"
-    assert all(isinstance(result, list) for result in scan(files, MAX_PIXELS, cache).values())
+    assert all(isinstance(result, dict) for result in scan(files, MAX_PIXELS, cache).values())
     # garbage of the same size with the old modification time: taken as unchanged, the cached verdict holds
     stat = os.stat(files[1])
     with open(files[1], "wb") as f:
         f.write(b"x" * stat.st_size)
     os.utime(files[1], ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert isinstance(scan(files, MAX_PIXELS, cache)[files[1]], list)
+    assert isinstance(scan(files, MAX_PIXELS, cache)[files[1]], dict)
     # a new modification time: checked again; and another pixel limit checks every file again
     os.utime(files[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert "cannot read the image" in scan(files, MAX_PIXELS, cache)[files[1]]

@@ -35,7 +35,7 @@ def test_training_batches_carry_the_teachers_probabilities_and_evaluation_the_la
         # every row is the teacher's row of one of the fold's training images
         assert (targets[:, None] - teacher[None]).abs().amax(dim=-1).min(dim=1).values.max() < 1e-6
         seen += len(targets)
-    assert seen >= len(train) - datamodule.batch_size
+    assert seen >= len(train) - datamodule.settings.batch_size
     assert next(iter(datamodule.val_dataloader()))[1].ndim == 1
 
 
