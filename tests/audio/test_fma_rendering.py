@@ -11,25 +11,16 @@ import librosa.display
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import CONFIGS
+from conftest import fma_small
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from omegaconf import OmegaConf
 from PIL import Image
-
-from genre_lightning.audio.rendering import Rendering
 
 # mean absolute difference per pixel and channel, in grey levels of 255, between our JPEG and the recipe's
 # (JPEG quality 85 both). Measured: 0 (the same pixels); the margin is for float rounding in another numpy
 # or librosa moving a few pixels by one colormap step. Resampling the dB levels ourselves instead of
 # matplotlib's rasteriser (draw=resize) is about 12 levels away.
 BOUND = 0.5
-
-
-def fma_small() -> Rendering:
-    return Rendering.from_dict(
-        OmegaConf.to_container(OmegaConf.load(CONFIGS / "rendering" / "fma_small.yaml"))
-    )
 
 
 def recipe(path) -> Image.Image:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 import torch
-from conftest import CONFIGS
-from omegaconf import OmegaConf
+from conftest import fma_small
 
 from genre_lightning.app.classify import FileClassifier
 from genre_lightning.app.page import introduction
@@ -19,12 +18,6 @@ from genre_lightning.predict.ensemble import Ensemble
 from genre_lightning.pretrained import NAME, bundled_checkpoints
 
 FMA_GENRES = ["Electronic", "Experimental", "Folk", "Hip-Hop", "Instrumental", "International", "Pop", "Rock"]
-
-
-def fma_small() -> Rendering:
-    return Rendering.from_dict(
-        OmegaConf.to_container(OmegaConf.load(CONFIGS / "rendering" / "fma_small.yaml"))
-    )
 
 
 def fma_image(path, genre: str, seed: int):
