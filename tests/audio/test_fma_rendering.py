@@ -11,10 +11,13 @@ import librosa.display
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import fma_small
+from conftest import TINY, compose_train, fma_small
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
+
+from genre_lightning.audio.rendering import read_marker
+from genre_lightning.errors import build
 
 # mean absolute difference per pixel and channel, in grey levels of 255, between our JPEG and the recipe's
 # (JPEG quality 85 both). Measured: 0 (the same pixels); the margin is for float rounding in another numpy
@@ -65,3 +68,16 @@ def test_fma_small_rendering_matches_the_recipe_at_the_files_own_rate(tmp_path, 
     assert np.abs(ours - theirs).mean() <= BOUND
     resized = replace(rendering, spec=replace(rendering.spec, draw="resize")).render_file(song)[0]
     assert np.abs(np.asarray(Image.open(io.BytesIO(resized.jpeg)), dtype=float) - theirs).mean() > 10 * BOUND
+
+
+def test_checkpoints_record_data_rendering_for_a_folder_without_a_marker(demo_root, tmp_path):
+    # what train.py puts in every checkpoint (preprocessing), so that predict.py renders songs the same way
+    def recorded(root):
+        cfg = compose_train(
+            [*TINY, f"data.root={root}", "+rendering@data.rendering=fma_small"], tmp_path / "run"
+        )
+        return build("data", cfg.data).preprocessing["spectrogram"]
+
+    assert recorded(tmp_path / "images") == fma_small().to_dict()
+    # a folder's own record (build_dataset.py's spectrogram.json, the demo set's marker) wins
+    assert recorded(demo_root) == read_marker(demo_root).to_dict() != fma_small().to_dict()
