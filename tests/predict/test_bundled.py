@@ -67,9 +67,17 @@ def test_predict_and_eval_use_the_bundled_model_without_a_ckpt(entry, tmp_path):
         fma_image(tmp_path / "images" / genre / f"{genre}.jpg", genre, i)
         for i, genre in enumerate(["Rock", "Folk"])
     ]
+    # an image like ../shared/real_samples (the published rendering: 1984x1478 magma), another rendering
+    real_sample_like = tmp_path / "published.jpg"
+    real_sample_like.write_bytes(Rendering().encode(synthesize("Folk", np.random.default_rng(9), 8.0, 22050)))
     song = tmp_path / "song.flac"
     sf.write(song, synthesize("Hip-Hop", np.random.default_rng(5), 30.0, 44100), 44100)
-    for args in ([f"image={images[0]}"], [f"image={tmp_path / 'images'}"], [f"audio={song}"]):
+    for args in (
+        [f"image={images[0]}"],
+        [f"image={tmp_path / 'images'}"],
+        [f"image={real_sample_like}"],
+        [f"audio={song}"],
+    ):
         result = entry("predict.py", *args)
         assert result.code == 0, result.err
         assert f"no ckpt given: using the bundled model {NAME}" in result.err
