@@ -1,5 +1,6 @@
 """Predict the genres of spectrogram images or songs with a trained checkpoint or a whole k-fold run.
 
+    python predict.py audio=song.mp3                             # no ckpt: the bundled FMA-small model
     python predict.py ckpt=latest image=song.jpg                 # newest finished run, folds ensembled
     python predict.py ckpt=logs/train/runs/<run> audio=music/ top_k=3 output=preds.csv
     python predict.py ckpt=latest audio=song.mp3 per_window=true aggregate=vote output=song.json
@@ -11,13 +12,14 @@ Exit status: 0 when every file was predicted (also when some got a warning), 1 w
 """
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, exit_on_user_error
-from genre_lightning.predict.export import export_onnx
+from genre_lightning.predict.export import check_export, export_onnx
 from genre_lightning.predict.inference import (
     file_loader,
     input_files,
@@ -42,9 +44,11 @@ def main(cfg: DictConfig) -> None:
             "pass one of image=<file or folder> or audio=<file or folder> (or export=<file.onnx>)"
         )
     check_options(cfg.output, cfg.top_k, cfg.overwrite)
+    if cfg.export:
+        check_export(Path(cfg.export), cfg.overwrite)
     ensemble = load_ensemble(cfg)
     if cfg.export:
-        print(f"exported {export_onnx(ensemble, cfg.export)}")
+        print(f"exported {export_onnx(ensemble, cfg.export, overwrite=cfg.overwrite)}")
     if cfg.image is not None:
         files, rendering = input_files(cfg.image, "image", IMAGE_EXTENSIONS), None
     elif cfg.audio is not None:
@@ -67,6 +71,7 @@ def main(cfg: DictConfig) -> None:
             ensemble.checkpoints,
             cfg.per_window,
             cfg.aggregate,
+            cfg.overwrite,
         )
         print("wrote", written)
     if any(p.error for p in predictions):

@@ -16,32 +16,48 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; it replaces ``path`` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, exclusive: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; it replaces ``path`` only if the block succeeds. With
+    ``exclusive`` it takes the name only where no file has it (FileExistsError otherwise), in one step:
+    of two processes writing one new file, the second gets the error and the first's file stays whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A fresh name rather than mkstemp: the file gets the user's umask permissions, not 0600.
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            _link_new(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """``tmp`` under the new name ``path``: a hard link, which fails where the name exists (an existence check
+    before a rename would leave a moment in which two writers both find the name free)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
         raise
+    except OSError:  # a file system without hard links: claim the name by creating it, then fill it
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, path)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> Path:
+    with atomic_path(path, exclusive) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    return write_bytes(path, text.encode())
+def write_text(path: str | os.PathLike, text: str, exclusive: bool = False) -> Path:
+    return write_bytes(path, text.encode(), exclusive)
 
 
-def write_json(path: str | os.PathLike, payload) -> Path:
-    return write_text(path, json.dumps(payload, indent=2) + "\n")
+def write_json(path: str | os.PathLike, payload, exclusive: bool = False) -> Path:
+    return write_text(path, json.dumps(payload, indent=2) + "\n", exclusive)
 
 
 def hold_lock(path: str | os.PathLike) -> IO | None:

@@ -132,13 +132,15 @@ def write_report(
     what: str,
     confusion_file: Path,
     per_genre_file: Path,
+    exclusive: bool = False,
 ) -> dict[str, float]:
     """Score the probabilities, and write the confusion matrix (PNG, titled ``what`` and the scores) and the
-    per-genre table (CSV); returns the scores."""
+    per-genre table (CSV), with ``exclusive`` only where no such file is (FileExistsError otherwise); returns
+    the scores."""
     result = scores(probabilities, labels)
     matrix = multiclass_confusion_matrix(probabilities, labels, len(names)).double()
     title = f"{what[:1].upper()}{what[1:]}\naccuracy {result['acc']:.1%}, macro F1 {result['f1']:.3f}"
-    with atomic_path(confusion_file) as tmp:
+    with atomic_path(confusion_file, exclusive) as tmp:
         confusion_figure(matrix, names, title).savefig(tmp, format="png", dpi=100)
-    write_text(per_genre_file, per_genre_table(matrix, names))
+    write_text(per_genre_file, per_genre_table(matrix, names), exclusive)
     return result

@@ -6,6 +6,7 @@ writes it, and for resume, the sweep tools and prediction that read it back.
       run_config.json         the config the run started with, resolved, with a digest
       .hydra/                 Hydra's record of the command: config.yaml, overrides.yaml, hydra.yaml
       split.json              the split every fold was drawn from
+      data_path.json          whether the images were kept decoded on the device (data.resident)
       bad_files.txt           the images the scan found unreadable
       cv_summary.json         the cross-validation summary, rewritten after every fold
       confusion_matrix.png    the fold ensemble's test-set confusion matrix (once every fold is in)
@@ -36,6 +37,7 @@ from genre_lightning.constants import (
 from genre_lightning.files import write_json
 
 RUN_CONFIG = "run_config.json"
+DATA_PATH = "data_path.json"
 # Hydra's output subdirectory (hydra.output_subdir), with the files it writes there
 HYDRA_DIR = ".hydra"
 SAVED_CONFIG = "config.yaml"
@@ -73,6 +75,11 @@ class RunFolder:
     @property
     def split(self) -> Path:
         return self.path / SPLIT_FILE
+
+    @property
+    def data_path(self) -> Path:
+        """Which way the run's images reached the model (data.resident's choice), which a resume keeps."""
+        return self.path / DATA_PATH
 
     @property
     def bad_files(self) -> Path:

@@ -26,6 +26,7 @@ from scipy.fft import rfft
 from scipy.signal import get_window, resample_poly
 
 from genre_lightning.errors import InputWarning, UserError
+from genre_lightning.tables import shown
 
 # librosa's power_to_db floor: keeps log10 finite on digital silence.
 _AMIN = 1e-10
@@ -113,7 +114,7 @@ class AudioError(UserError):
 
 
 def _undecodable(path, reason: str) -> AudioError:
-    return AudioError(f"{path}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3")
+    return AudioError(f"{shown(path)}: cannot decode audio ({reason}); supported: wav, flac, ogg, mp3")
 
 
 def _is_audio_header(head: bytes) -> bool:
@@ -142,8 +143,8 @@ def _libsndfile(path, call):
         # Checked first: libsndfile hands an unknown file named .mp3 to mpg123, which prints its attempts
         # to find a frame on stderr, and then reports that the file does not exist.
         raise AudioError(
-            f"{path}: not an audio file ({'empty' if not head else 'no wav, flac, ogg or mp3 header'}); "
-            "supported: wav, flac, ogg, mp3"
+            f"{shown(path)}: not an audio file "
+            f"({'empty' if not head else 'no wav, flac, ogg or mp3 header'}); supported: wav, flac, ogg, mp3"
         )
     try:
         return call()
@@ -178,7 +179,9 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
     audio = data.mean(axis=1)
     broken = ~np.isfinite(audio)
     if broken.all():
-        raise AudioError(f"{path}: every sample is NaN or infinite, no audio to predict; re-export the file")
+        raise AudioError(
+            f"{shown(path)}: every sample is NaN or infinite, no audio to predict; re-export the file"
+        )
     if broken.any():
         warnings.warn(
             f"{int(broken.sum()):,} of {len(audio):,} samples are NaN or infinite (read as silence)",

@@ -22,6 +22,7 @@ from genre_lightning.data.scan import BadImages, find_bad, scan
 from genre_lightning.data.settings import DataSettings
 from genre_lightning.data.soft_labels import soft_targets
 from genre_lightning.data.splits import Split, discover, make_split, song_of
+from genre_lightning.data.transforms import batches_of_one_size
 from genre_lightning.errors import build, config_part
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         # the decoded images, made by the first loader that uses them; (device, resident or not), decided once
         self.resident_set: Resident | None = None
         self.resident_choice: tuple[str, bool] | None = None
+        self.kept_resident: bool | None = None  # what auto chose when a resumed run started
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
         self.scanned: dict[str, dict] = {}  # path -> the scan's record of the image (its size...)
         self.split: Split | None = None
@@ -180,11 +182,23 @@ class SpectrogramDataModule(pl.LightningDataModule):
             return ResidentBatches(
                 self.resident_set, files, labels, transform, self.settings.batch_size, train
             )
+        batch_size = self.settings.batch_size
+        batching = {
+            "batch_size": batch_size,
+            "shuffle": train,
+            "drop_last": train and len(files) > batch_size,
+        }
+        if not train and transform.keeps_width:
+            # whole images of different sizes, in file order, in batches of one size (from their headers)
+            sizes = [
+                decoded_size(path, self.settings.resize_size, self.settings.max_image_pixels)
+                for path in files
+            ]
+            if len(set(sizes)) > 1:
+                batching = {"batch_sampler": batches_of_one_size(sizes, batch_size)}
         return DataLoader(
             ImageFiles(files, labels, transform, self.read),
-            batch_size=self.settings.batch_size,
-            shuffle=train,
-            drop_last=train and len(files) > self.settings.batch_size,
+            **batching,
             num_workers=self.settings.num_workers,
             pin_memory=self.settings.pin_memory,
             # not for training: a persistent worker's random generators carry its crops from epoch to epoch,
@@ -195,17 +209,27 @@ class SpectrogramDataModule(pl.LightningDataModule):
         )
 
     def _use_resident(self) -> bool:
-        """Whether the loaders draw from the images kept on the training device; decided (and logged) once,
-        the set decoded then: every image of the split, for every fold and the test."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         processes = self.trainer.world_size if self.trainer is not None else 1
+        return self.use_resident(device, processes)
+
+    def use_resident(self, device: torch.device, processes: int) -> bool:
+        """Whether the loaders draw from the images kept on the training ``device``; decided (and logged)
+        once, the set decoded then: every image of the split, for every fold and the test.
+        ``kept_resident``: the choice data.resident=auto made when the run started (a resume sets it)."""
+        self.setup()
         if self.resident_choice is not None and self.resident_choice[0] == str(device):
             return self.resident_choice[1]
         files = [path for path, _ in self.split.items]
         prepare = self.train_transform.prepare
         settings = self.settings
         keep, why = choose(
-            settings.resident, self.resident_bytes(files), device, settings.resident_share, processes
+            settings.resident,
+            self.resident_bytes(files),
+            device,
+            settings.resident_share,
+            processes,
+            self.kept_resident,
         )
         self.resident_choice = (str(device), keep)
         log.info("images %s: %s", "kept decoded on the device" if keep else "decoded by the loaders", why)

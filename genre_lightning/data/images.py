@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from genre_lightning.errors import UserError
+from genre_lightning.tables import shown
 
 # The largest image decoded, in pixels: PIL's own default (about 9459 x 9459). A real spectrogram has
 # 2.9 million; a file claiming far more is corrupt or a decompression bomb (a 438 KB PNG can claim
@@ -37,22 +38,27 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterato
     try:
         image = Image.open(path)
     except (UnidentifiedImageError, *DECODE_ERRORS) as err:
-        raise UserError(f"{path}: cannot read the image ({err}); remove or re-export the file") from None
+        raise UserError(
+            f"{shown(path)}: cannot read the image ({err}); remove or re-export the file"
+        ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = pil_limit
     width, height = image.size
     try:
         if width * height > max_pixels:
             raise UserError(
-                f"{path}: {width}x{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
-                "(corrupt, or a decompression bomb); remove the file, or raise max_image_pixels if it is real"
+                f"{shown(path)}: {width}x{height} is {width * height:,} pixels, over the limit of "
+                f"{max_pixels:,} (corrupt, or a decompression bomb); remove the file, or raise "
+                "max_image_pixels if it is real"
             )
         yield image
     except DECODE_ERRORS as err:
-        raise UserError(f"{path}: cannot read the image ({err}); remove or re-export the file") from None
+        raise UserError(
+            f"{shown(path)}: cannot read the image ({err}); remove or re-export the file"
+        ) from None
     except MemoryError:
         raise UserError(
-            f"{path}: out of memory decoding the {width}x{height} image; "
+            f"{shown(path)}: out of memory decoding the {width}x{height} image; "
             "remove the file or lower max_image_pixels"
         ) from None
     finally:

@@ -42,6 +42,10 @@ from genre_lightning.errors import UserError
 class _DecodedPixels:
     """The resized_crop family crops the decoded pixels as they are: nothing to do before its random steps."""
 
+    # whether the eval preset's output keeps the image's width (images of different sizes then go in
+    # batches of one size): every crop of this family is image_size square
+    keeps_width = False
+
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         """The steps before the random ones, done once to a set kept in memory (DataModule's resident)."""
         return images
@@ -126,6 +130,11 @@ class TimeCropEval(_TimeCropPixels, v2.Compose):
         crop = TimeCrop(image_size, eval_width, crops=eval_crops)
         super().__init__([v2.PILToTensor(), ColormapToMagnitude(colormap), crop])
 
+    @property
+    def keeps_width(self) -> bool:
+        """Whether the output keeps the image's width (eval_width null): then its size follows the image's."""
+        return self.crop.width is None
+
     def batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
         """A prepared batch evaluated as one image at a time would be, by groups of one size."""
         return by_size(self.crop, images, groups)
@@ -165,6 +174,8 @@ VALUES = {
 
 # the values that change nothing, for the ones a family may lack
 NEUTRAL = {"colormap": None, "eval_width": None, "eval_crops": 1}
+# the family's name, and the sizes under data that every family is handed whether it takes them or not
+SHARED = {"transforms", "image_size", "resize_size"}
 
 
 def build(
@@ -182,15 +193,19 @@ def build(
         _reject(key("transforms"), f"unknown transform family {family!r}; use one of {', '.join(FAMILIES)}")
     preset = FAMILIES[family][0 if train else 1]
     parameters = inspect.signature(preset).parameters
-    # a value only another family uses, set to anything but its neutral one, would be ignored in silence
-    for name, neutral in NEUTRAL.items():
-        if name not in _used(family) and settings.get(name, neutral) != neutral:
-            others = [other for other in FAMILIES if name in _used(other)]
-            _reject(
-                key(name),
-                f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
-                f"(this run has {family}); remove {key(name)}, or choose transforms {others[0]}",
-            )
+    # a value only another family uses (set to anything but a neutral one), or no family's, would be
+    # ignored in silence
+    for name in sorted(settings.keys() - _used(family) - SHARED):
+        if name in NEUTRAL and settings[name] == NEUTRAL[name]:
+            continue
+        others = [other for other in FAMILIES if name in _used(other)]
+        if not others:
+            _reject(key(name), f"no transform family takes {name}; remove {key(name)}")
+        _reject(
+            key(name),
+            f"{settings[name]!r} acts only with transforms {' or '.join(others)} "
+            f"(this run has {family}); remove {key(name)}, or choose transforms {others[0]}",
+        )
     missing = [name for name, p in parameters.items() if p.default is p.empty and name not in settings]
     if missing:
         _reject(key("transforms"), f"{family} needs {', '.join(key(name) for name in missing)}")

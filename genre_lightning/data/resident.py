@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from genre_lightning.data.images import ImageFiles
+from genre_lightning.data.transforms import batches_of_one_size
 from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,14 @@ def available_memory(device: torch.device) -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def choose(setting, nbytes: int, device: torch.device, share: float, processes: int) -> tuple[bool, str]:
-    """Whether to keep the set resident (data.resident: auto, true or false), and why, for the log."""
+def choose(
+    setting, nbytes: int, device: torch.device, share: float, processes: int, kept: bool | None = None
+) -> tuple[bool, str]:
+    """Whether to keep the set resident (data.resident: auto, true or false), and why, for the log. ``kept``:
+    what auto chose when the run started (a resume keeps it, as the two paths draw different crops); kept
+    on a device where the set no longer fits, a one-line UserError."""
+    if setting == "auto" and kept is False:
+        return False, "data.resident=auto: decoding per epoch, as this run chose when it started"
     if setting is False:
         return False, "data.resident=false"
     if processes > 1:
@@ -112,6 +119,14 @@ def choose(setting, nbytes: int, device: torch.device, share: float, processes: 
     size = f"{nbytes / 2**20:.0f} MiB decoded, {free / 2**20:.0f} MiB free on {device}"
     if setting is True:
         return True, f"data.resident=true ({size})"
+    if kept and not fits:
+        raise UserError(
+            f"data.resident=auto kept this run's images on the device when it started, and now they do not "
+            f"fit ({size}, over data.resident_share={share}); free memory, or resume with "
+            "data.resident_share=1 to keep them there anyway"
+        )
+    if kept:
+        return True, f"data.resident=auto: {size}, kept on the device as this run chose when it started"
     if fits:
         return True, f"data.resident=auto: {size}, within data.resident_share={share}"
     return False, f"data.resident=auto: {size}, over data.resident_share={share}; decoding per epoch"
@@ -136,22 +151,28 @@ class ResidentBatches:
         self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
         self.rows = torch.tensor([resident.row[path] for path in files], device=device)
         self.labels = torch.as_tensor(labels, device=device)
-        # as the loaders: training drops a last partial batch (unless it would drop all)
-        self.stop = len(files) // batch_size * batch_size if train and len(files) > batch_size else len(files)
-        # evaluation batches are in file order: which positions of each share a size is known here
-        self.groups = [] if train else [self._groups(files[s : s + batch_size]) for s in self._starts()]
+        if train:  # as the loaders: a last partial batch is dropped (unless it would drop all)
+            stop = len(files) // batch_size * batch_size if len(files) > batch_size else len(files)
+            self.batches = [
+                range(start, min(start + batch_size, stop)) for start in range(0, stop, batch_size)
+            ]
+        else:  # in file order; whole images whose prepared sizes differ go in batches of one size
+            sizes = [resident.host_sizes[resident.row[path]] for path in files]
+            keys = sizes if transform.keeps_width else [None] * len(files)
+            chosen = batches_of_one_size(keys, batch_size)
+            self.batches = [torch.tensor(batch, device=device) for batch in chosen]
+            # which positions of each batch share a size (the resized_crop family's batches mix them)
+            self.groups = [self._groups([sizes[i] for i in batch]) for batch in chosen]
 
-    def _starts(self) -> range:
-        return range(0, self.stop, self.batch_size)
-
-    def _groups(self, files: list[str]) -> list[tuple[int, int, list[int]]]:
+    @staticmethod
+    def _groups(sizes: list[tuple[int, int]]) -> list[tuple[int, int, list[int]]]:
         groups: dict[tuple[int, int], list[int]] = {}
-        for position, path in enumerate(files):
-            groups.setdefault(self.resident.host_sizes[self.resident.row[path]], []).append(position)
+        for position, size in enumerate(sizes):
+            groups.setdefault(size, []).append(position)
         return [(h, w, positions) for (h, w), positions in groups.items()]
 
     def __len__(self) -> int:
-        return len(self._starts())
+        return len(self.batches)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         resident, device = self.resident, self.resident.images.device
@@ -160,10 +181,9 @@ class ResidentBatches:
             seed = int(torch.empty((), dtype=torch.int64).random_().item())
             generator = torch.Generator(device).manual_seed(seed)
             order = torch.randperm(len(self.rows), generator=generator, device=device)
-        else:
-            order = torch.arange(len(self.rows), device=device)
-        for batch, start in enumerate(self._starts()):
-            positions = order[start : start + self.batch_size]
+        for batch, chosen in enumerate(self.batches):
+            # a range of the epoch's order, or the batch's positions in file order
+            positions = order[chosen.start : chosen.stop] if self.train else chosen
             rows = self.rows[positions]
             if self.train:
                 images = self.transform.batch(

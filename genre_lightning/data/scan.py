@@ -20,6 +20,7 @@ from genre_lightning.data.images import open_image
 from genre_lightning.data.parallel import cache_key, parallel_map
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
+from genre_lightning.tables import shown
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class BadImages(UserError):
 
     def summary(self, listed_in: str | os.PathLike | None = None) -> str:
         """One line: the count, the first file's reason, the next paths, and where the full list is."""
-        others = [path for path, _ in self.files[1:3]]
+        others = [shown(path) for path, _ in self.files[1:3]]
         if len(self.files) > 3:
             others.append(f"{len(self.files) - 3} more")
         also = f"; also {', '.join(others)}" if others else ""
@@ -51,8 +52,8 @@ class BadImages(UserError):
 
 
 def format_bad_files(files: list[tuple[str, str]]) -> str:
-    """One line per file: its path, a tab, the reason."""
-    return "".join(f"{path}\t{reason}\n" for path, reason in files)
+    """One line per file: its path (shown: escaped where it holds a tab, a newline...), a tab, the reason."""
+    return "".join(f"{shown(path)}\t{' '.join(reason.split())}\n" for path, reason in files)
 
 
 def check_image(path: str, max_pixels: int) -> dict | str:
@@ -96,8 +97,8 @@ def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str,
             bad.append(
                 (
                     path,
-                    f"{path}: {width}x{height} pixels, far below the model's {image_size} px input; "
-                    "remove or re-export the file",
+                    f"{shown(path)}: {width}x{height} pixels, far below the model's {image_size} px "
+                    "input; remove or re-export the file",
                 )
             )
     return bad

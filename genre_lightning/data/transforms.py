@@ -137,3 +137,16 @@ def by_size(transform, images: torch.Tensor, groups: list[tuple[int, int, list[i
         order += positions
     out = torch.cat(parts)
     return out[torch.argsort(torch.tensor(order, device=images.device))]
+
+
+def batches_of_one_size(keys: list, batch_size: int) -> list[list[int]]:
+    """Positions 0..len(keys)-1 in order, cut into batches of at most ``batch_size`` whose ``keys`` (an
+    image's size) are all equal: whole images of different sizes are evaluated exactly, in their own batches,
+    and in the order of ``keys`` (no padding, which would change what the network pools over)."""
+    batches: list[list[int]] = []
+    for position, key in enumerate(keys):
+        if batches and len(batches[-1]) < batch_size and keys[batches[-1][0]] == key:
+            batches[-1].append(position)
+        else:
+            batches.append([position])
+    return batches

@@ -67,9 +67,17 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
             "pass a best.ckpt written by train.py"
         ) from None
     try:
-        return _hparams(state), state["state_dict"]
+        hparams = _hparams(state)
     except ValueError as err:
         raise UserError(f"{path}: {err}; a checkpoint must be data: use one written by train.py") from None
+    for name, tensor in state["state_dict"].items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise UserError(
+                f"{path}: its weight {name} holds NaN or infinite values (the training diverged), so "
+                "every probability would be NaN; train again (a lower model.optimizer.lr), or pass another "
+                "checkpoint"
+            )
+    return hparams, state["state_dict"]
 
 
 def _hparams(state) -> dict:

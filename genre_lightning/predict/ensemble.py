@@ -20,6 +20,7 @@ from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.performance import device_type, inference_bf16
 from genre_lightning.predict.checkpoint import load_classifier
 from genre_lightning.run_layout import RunFolder
+from genre_lightning.tables import shown
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
 MAX_ENLARGEMENT = 2
@@ -78,7 +79,7 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
                 f"{path}: the run has not finished (only fold(s) {done} have); finish it with "
                 f"python train.py resume={path}, or pass one fold's fold_<k>/checkpoints/best.ckpt"
             )
-        return [path / fold["checkpoint"] for fold in summary["folds"]]
+        return inside(path, [run.summary] + [path / fold["checkpoint"] for fold in summary["folds"]])[1:]
     if run.split.is_file():  # a run folder whose first fold has not finished
         raise UserError(
             f"{path}: the run has no finished fold yet; finish it with python train.py resume={path}"
@@ -88,6 +89,20 @@ def find_checkpoints(ckpt: str | os.PathLike, runs_dir: str | os.PathLike) -> li
     raise UserError(
         f"{path}: checkpoint not found; pass ckpt=<run folder>, <fold>/checkpoints/best.ckpt or latest"
     )
+
+
+def inside(folder: Path, paths: list[Path]) -> list[Path]:
+    """``paths``, each checked to lead into ``folder`` once links are followed: a summary, fold folder or
+    checkpoint that is a link to another run's would put that run's model into this run's ensemble."""
+    home = folder.resolve()
+    for path in paths:
+        target = path.resolve()
+        if not target.is_relative_to(home):
+            raise UserError(
+                f"{path}: leads outside the run folder {folder} (to {target}); a run's summary and fold "
+                "checkpoints must be its own: restore them, or pass that checkpoint itself"
+            )
+    return paths
 
 
 def read_summary(path: Path) -> tuple[dict, bool]:
@@ -170,7 +185,7 @@ class Ensemble:
         far smaller than the models' input. ``decoded``: the file's pixels from ``decode_jpegs``, transformed
         where they are (on the device) instead of decoding the file again."""
         if not Path(path).is_file():
-            raise UserError(f"{path}: image not found; pass image=<spectrogram .jpg/.png>")
+            raise UserError(f"{shown(path)}: image not found; pass image=<spectrogram .jpg/.png>")
         if decoded is None:
             image = load_image(path, self.min_size, self.max_image_pixels)
             # load_image keeps the short side >= min_size when the file has that many pixels

@@ -19,7 +19,8 @@ from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below, write_json
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.predict.ensemble import Ensemble
-from genre_lightning.tables import align
+from genre_lightning.predict.inference import NOT_A_NUMBER, stacked_by_shape
+from genre_lightning.tables import align, shown
 
 
 @dataclass
@@ -80,19 +81,26 @@ def model_probabilities(
             except UserError as err:
                 unreadable.append((str(path), str(err)))
             if len(queue) == batch_size or (queue and index == len(files) - 1):
-                batches.append(ensemble.model_probabilities(torch.stack(queue)))
+                batches.append(stacked_by_shape(ensemble.model_probabilities, queue, dim=1))
                 queue.clear()
     if not batches:
         raise UserError(f"none of the {len(files)} images could be read; first: {unreadable[0][1]}")
-    return torch.cat(batches, dim=1), kept, unreadable, len(doubts)
+    probabilities = torch.cat(batches, dim=1)
+    if not torch.isfinite(probabilities).all():
+        first = files[
+            kept[int(torch.isfinite(probabilities).all(dim=-1).all(dim=0).logical_not().nonzero()[0])]
+        ]
+        raise UserError(f"{shown(first)}: {NOT_A_NUMBER}; nothing was scored")
+    return probabilities, kept, unreadable, len(doubts)
 
 
 def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir: Path) -> dict:
     """Score the ensemble and each of its models on ``data``; write eval.json, the ensemble's confusion
-    matrix and per-genre scores into ``out_dir`` (refused where an evaluation is already). Returns what
-    eval.json holds."""
+    matrix and per-genre scores into ``out_dir`` (refused where an evaluation is already: each file is
+    created only where none is, in one order, so of two evaluations given one folder the second stops at the
+    first file the other wrote). Returns what eval.json holds."""
     if (out_dir / EVAL_FILE).exists():
-        raise UserError(f"{out_dir}: holds an evaluation already; pass a new folder (hydra.run.dir=...)")
+        raise _taken(out_dir)
     probabilities, kept, unreadable, doubtful = model_probabilities(ensemble, data.files, batch_size)
     shared = [ensemble.class_names.index(genre) for genre in data.genres]
 
@@ -104,14 +112,18 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
     models = len(ensemble.models)
     what = f"the ensemble of {models} folds" if models > 1 else "the model"
     what += f" on {len(labels)} images of {data.folder.name}"
-    ensemble_scores = write_report(
-        restricted(probabilities.mean(dim=0)),
-        labels,
-        data.genres,
-        what,
-        out_dir / CONFUSION_FILE,
-        out_dir / PER_GENRE_FILE,
-    )
+    try:
+        ensemble_scores = write_report(
+            restricted(probabilities.mean(dim=0)),
+            labels,
+            data.genres,
+            what,
+            out_dir / CONFUSION_FILE,
+            out_dir / PER_GENRE_FILE,
+            exclusive=True,
+        )
+    except FileExistsError:
+        raise _taken(out_dir) from None
     result = {
         "folder": str(data.folder),
         "genres": data.genres,
@@ -125,8 +137,15 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
             for path, model in zip(ensemble.checkpoints, restricted(probabilities))
         ],
     }
-    write_json(out_dir / EVAL_FILE, result)
+    try:
+        write_json(out_dir / EVAL_FILE, result, exclusive=True)
+    except FileExistsError:
+        raise _taken(out_dir) from None
     return result
+
+
+def _taken(out_dir: Path) -> UserError:
+    return UserError(f"{out_dir}: holds an evaluation already; pass a new folder (hydra.run.dir=...)")
 
 
 def format_scores(result: dict) -> str:

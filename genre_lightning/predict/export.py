@@ -21,21 +21,43 @@ from PIL import Image
 from genre_lightning.errors import UserError
 from genre_lightning.files import atomic_path
 from genre_lightning.predict.ensemble import Ensemble
+from genre_lightning.predict.report import exists_error
 
 
-def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) -> Path:
+def export_onnx(
+    ensemble: Ensemble, path: str | os.PathLike, opset: int = 17, overwrite: bool = False
+) -> Path:
+    """Write the ensemble to the .onnx file ``path``: created only where no file is, unless ``overwrite``
+    (a process that wrote it meanwhile keeps it, and this one gets the one-line error)."""
+    path = Path(path)
+    check_export(path, overwrite)
     try:
-        import onnx
+        _write(ensemble, path, opset, overwrite)
+    except FileExistsError:
+        raise exists_error("export", path) from None
+    return path
+
+
+def check_export(path: Path, overwrite: bool) -> None:
+    """An export that cannot be written, refused before any work."""
+    try:
+        import onnx  # noqa: F401
     except ImportError:
         raise UserError("export needs the onnx package; pip install -e '.[export]'") from None
-    path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise UserError(f"export={path}: name the file .onnx")
+    if path.exists() and not overwrite:
+        raise exists_error("export", path)
+
+
+def _write(ensemble: Ensemble, path: Path, opset: int, overwrite: bool) -> None:
+    import onnx
+
     # the crop the eval transform makes, from an image of any size
     blank = Image.new("RGB", (ensemble.min_size * 2, ensemble.min_size * 2))
     example = ensemble.transform(blank).unsqueeze(0)
     net = ensemble.net.to("cpu").float().eval()
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    with atomic_path(path, exclusive=not overwrite) as tmp, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
         # this one needs nothing beyond torch and gives the same graph for a ResNet.
         warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -69,4 +91,3 @@ def export_onnx(ensemble: Ensemble, path: str | os.PathLike, opset: int = 17) ->
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(tmp))
     net.to(ensemble.device)
-    return path

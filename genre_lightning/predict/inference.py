@@ -28,6 +28,11 @@ Loaded = tuple[list[torch.Tensor], list[Span] | None]
 # the genres by how many windows rank them first, each shown with its mean probability: a share of votes is
 # no probability (13 of 14 windows can rank a genre first at 16% each).
 AGGREGATES = ("mean", "max", "vote")
+# the error row of a file whose probabilities came out NaN or infinite (a checkpoint's weights are checked
+# when loaded: a temperature or an input the model cannot take)
+NOT_A_NUMBER = (
+    "the models' probabilities for this file are not numbers (NaN or infinite); check the checkpoint"
+)
 
 
 @dataclass
@@ -148,6 +153,20 @@ def window_votes(windows: torch.Tensor) -> torch.Tensor:
     return torch.bincount(windows.argmax(dim=1), minlength=windows.shape[1])
 
 
+def stacked_by_shape(model, images: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    """``model`` (a batch of images of one shape -> one result per image along ``dim``) on ``images`` of any
+    shapes (an eval transform that keeps each image's width): a batch per shape, the results in the
+    images' order. No image is padded to another's size, which would change what the network pools over."""
+    shapes: dict[tuple, list[int]] = {}
+    for position, image in enumerate(images):
+        shapes.setdefault(tuple(image.shape), []).append(position)
+    if len(shapes) == 1:
+        return model(torch.stack(images))
+    order = [position for positions in shapes.values() for position in positions]
+    parts = [model(torch.stack([images[i] for i in positions])) for positions in shapes.values()]
+    return torch.cat(parts, dim=dim).index_select(dim, torch.tensor(order).argsort())
+
+
 def predict_files(
     ensemble: Ensemble,
     files: list[Path],
@@ -167,7 +186,7 @@ def predict_files(
 
     def infer(full_batches_only: bool = True) -> None:
         while len(queue) >= batch_size or (queue and not full_batches_only):
-            probabilities.append(ensemble.probabilities(torch.stack(queue[:batch_size])))
+            probabilities.append(stacked_by_shape(ensemble.probabilities, queue[:batch_size]))
             del queue[:batch_size]
 
     def read_ahead():
@@ -193,6 +212,9 @@ def predict_files(
     if loaded:
         songs = torch.cat(probabilities).split([count for _, count in loaded])
         for (prediction, _), song in zip(loaded, songs):
+            if not torch.isfinite(song).all():  # a number here would be no probability
+                prediction.error = NOT_A_NUMBER
+                continue
             prediction.window_probabilities = song.tolist()
             prediction.probabilities = aggregate_windows(song, aggregate).tolist()
             if aggregate == "vote":

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from pathlib import Path
 
 from genre_lightning.errors import UserError
-from genre_lightning.files import write_json, write_text
+from genre_lightning.files import write_text
 from genre_lightning.predict.inference import Prediction
-from genre_lightning.tables import align
+from genre_lightning.tables import align, shown
 
 FORMATS = (".csv", ".json")
 
@@ -69,11 +70,11 @@ def format_predictions(
 
     for p in predictions:
         if p.error:
-            rows.append([p.file, "ERROR", "", p.error, *([""] if voted else [])])
+            rows.append([shown(p.file), "ERROR", "", p.error, *([""] if voted else [])])
             continue
         best = top_k(p, class_names, k)
         votes = "" if p.votes is None else f"{p.votes[class_names.index(best[0][0])]}/{p.windows}"
-        rows.append(row(p.file, best, votes))
+        rows.append(row(shown(p.file), best, votes))
         for w in timeline(p, class_names, k) if per_window else []:
             best = [(t["genre"], t["probability"]) for t in w["top_k"]]
             rows.append(row(f"  {clock(w['start'])}-{clock(w['end'])}", best))
@@ -123,9 +124,7 @@ def check_options(path: str | os.PathLike | None, k: int, overwrite: bool = Fals
     if path.is_dir():
         raise UserError(f"output={path}: is a folder; name a .csv or .json file")
     if path.exists() and not overwrite:
-        raise UserError(
-            f"output={path}: the file exists; pass overwrite=true to replace it, or name another file"
-        )
+        raise exists_error("output", path)
     if not path.parent.is_dir():
         raise UserError(
             f"output={path}: folder {path.parent} does not exist; create it first, or name a file in an "
@@ -140,9 +139,17 @@ def check_options(path: str | os.PathLike | None, k: int, overwrite: bool = Fals
         ) from None
 
 
+def exists_error(key: str, path: str | os.PathLike) -> UserError:
+    """The one line for an output file that is there already: found before the work, or claimed by another
+    process while this one worked (writes are exclusive unless ``overwrite``)."""
+    return UserError(
+        f"{key}={path}: the file exists; pass overwrite=true to replace it, or name another file"
+    )
+
+
 def format_warnings(predictions: list[Prediction]) -> list[str]:
     """One line per doubt about a prediction, naming its file, for stderr."""
-    return [f"warning: {p.file}: {message}" for p in predictions for message in p.warnings]
+    return [f"warning: {shown(p.file)}: {message}" for p in predictions for message in p.warnings]
 
 
 def csv_top_k(record: dict) -> str:
@@ -157,20 +164,30 @@ def write_predictions(
     checkpoints: list[Path],
     per_window: bool = False,
     aggregate: str = "mean",
+    overwrite: bool = False,
 ) -> Path:
     """CSV: one row per file with its top-k and every class probability (and with ``per_window``, one row per
-    window of each song below its row). JSON: the same plus the models used."""
+    window of each song below its row). JSON: the same plus the models used. The file is created only
+    where none is (unless ``overwrite``): a process that wrote it meanwhile keeps it."""
     records = to_records(predictions, class_names, k, per_window)
     if Path(path).suffix.lower() == ".json":
-        return write_json(
-            path,
-            {
-                "checkpoints": [str(c) for c in checkpoints],
-                "classes": class_names,
-                "aggregate": aggregate,
-                "predictions": records,
-            },
-        )
+        payload = {
+            "checkpoints": [str(c) for c in checkpoints],
+            "classes": class_names,
+            "aggregate": aggregate,
+            "predictions": records,
+        }
+        text = json.dumps(payload, indent=2) + "\n"
+    else:
+        text = csv_table(records, class_names, per_window)
+    try:
+        return write_text(path, text, exclusive=not overwrite)
+    except FileExistsError:
+        raise exists_error("output", path) from None
+
+
+def csv_table(records: list[dict], class_names: list[str], per_window: bool) -> str:
+    """to_records' records as CSV, one row per file, and with ``per_window`` one per window below it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     times = ["start", "end"] if per_window else []
@@ -225,4 +242,4 @@ def write_predictions(
             writer.writerow(
                 window + [w["start"], w["end"]] + [f"{q:.6f}" for q in w["probabilities"].values()]
             )
-    return write_text(path, buffer.getvalue())
+    return buffer.getvalue()

@@ -21,6 +21,8 @@ from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
 from genre_lightning.performance import supported_precision
 from genre_lightning.run_layout import RunFolder
+from genre_lightning.training.callbacks.finite_loss import FiniteLoss
+from genre_lightning.training.callbacks.moved_folder import MovedRunFolder
 from genre_lightning.training.callbacks.progress import ProgressBar
 from genre_lightning.training.callbacks.tensorboard import log_hparams
 from genre_lightning.training.checks import check_config
@@ -28,7 +30,13 @@ from genre_lightning.training.evaluation import calibrate_fold
 from genre_lightning.training.interrupt import hint_on_stop
 from genre_lightning.training.library_noise import known_library_warnings
 from genre_lightning.training.loggers import fold_loggers
-from genre_lightning.training.run_folder import claimed, keep_split, last_checkpoint, write_bad_files
+from genre_lightning.training.run_folder import (
+    claimed,
+    keep_data_path,
+    keep_split,
+    last_checkpoint,
+    write_bad_files,
+)
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import summarize_run, summary_text
 from genre_lightning.training.tensorboard import log_cross_validation
@@ -112,6 +120,9 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     )
     loggers = fold_loggers(cfg, run.fold_dir(fold).name)
     callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    # not config choices: a diverged fold is never kept, and a moved run folder continues, whatever
+    # callbacks the run has
+    callbacks = [FiniteLoss(fold), MovedRunFolder(), *callbacks]
     for callback in callbacks:
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(run.checkpoint_dir(fold))
@@ -145,6 +156,7 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
         trainer.strategy.root_device,
         trainer.precision,
     )
+    keep_data_path(run, datamodule, trainer, cfg.get("resume") is not None, rank_zero_only.rank == 0)
     resume_from = last_checkpoint(run, fold)
     if resume_from is not None:
         log.info("fold %d: continuing from %s", fold, resume_from)

@@ -25,6 +25,10 @@ from genre_lightning.training.saved_config import check_same_config, check_targe
 
 log = logging.getLogger(__name__)
 
+# what a resume may set: it changes nothing the run has done (data.resident's choice is in data_path.json, and
+# the share only says whether that set still fits)
+RESUME_SETTABLE = ("data.resident_share",)
+
 
 def hydra_overrides(argv: list[str]) -> list[str]:
     """What ``resume=<run folder>`` on the command line adds for Hydra: run in that folder, and write no
@@ -47,6 +51,8 @@ def run_config(cfg: DictConfig) -> DictConfig:
     command line that would change it, naming them."""
     run = RunFolder(cfg.resume)
     overrides = [item for item in HydraConfig.get().overrides.task if not item.startswith("resume=")]
+    settable = [item for item in overrides if _key(item) in RESUME_SETTABLE]
+    overrides = [item for item in overrides if item not in settable]
     changed = changed_keys(list(OmegaConf.load(run.saved_overrides)), overrides) if overrides else []
     if changed:
         raise UserError(
@@ -62,6 +68,8 @@ def run_config(cfg: DictConfig) -> DictConfig:
         check_same_config(run, saved)
     except OmegaConfBaseException as err:
         raise UserError(f"{run.saved_config}: {' '.join(str(err).split())}; restore the file") from None
+    for item in settable:  # as this command line composed it
+        OmegaConf.update(saved, _key(item), OmegaConf.select(cfg, _key(item)))
     log.info("resuming %s with its saved config", run.path)
     return saved
 

@@ -145,6 +145,24 @@ def _files(split: dict) -> set[str]:
     return {path for part in [split["test"], *split["folds"]] for path, _ in part}
 
 
+def keep_data_path(run: RunFolder, datamodule, trainer, resume: bool, writer: bool) -> None:
+    """Decide (once per run) whether the images stay decoded on the training device, and record it in
+    data_path.json: data.resident=auto chooses by the free memory, and the two paths draw different crops,
+    so a resume takes the path the run started on (or stops, saying so, where it no longer fits)."""
+    path = run.data_path
+    if resume and path.is_file():
+        try:
+            recorded = json.loads(path.read_text()).get("resident")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if not isinstance(recorded, bool):
+            raise UserError(f"{path}: not written by train.py; restore the run's own {path.name}")
+        datamodule.kept_resident = recorded
+    resident = datamodule.use_resident(trainer.strategy.root_device, trainer.world_size)
+    if writer and not path.is_file():
+        write_json(path, {"resident": resident})
+
+
 def write_bad_files(run: RunFolder, files: list[tuple[str, str]]) -> Path:
     return write_text(run.bad_files, format_bad_files(files))
 

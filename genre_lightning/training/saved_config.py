@@ -31,6 +31,8 @@ UNCOMPARED = (
     "optimized_metric",
     "logger",
     "data.cache_dir",
+    # a resume keeps data.resident's recorded choice (data_path.json): the share only says if it still fits
+    "data.resident_share",
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.log_every_n_steps",
@@ -62,7 +64,7 @@ def check_same_config(run: RunFolder, cfg: DictConfig) -> None:
         raise UserError(f"{path}: not a run config file; start a new run") from None
     if digest != _digest(started):
         raise UserError(f"{path}: edited since the run started (its digest differs); start a new run")
-    before, now = flatten(started), flatten(_resolved(cfg))
+    before, now = _in_run_folder(started), _in_run_folder(_resolved(cfg))
     keys = (key for key in before.keys() | now.keys() if _compared(key))
     changed = sorted(key for key in keys if before.get(key) != now.get(key))
     if changed:
@@ -98,6 +100,22 @@ def _resolved(cfg: DictConfig) -> dict:
     return {
         key: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
         for key, v in node.items()
+    }
+
+
+def _in_run_folder(config: dict) -> dict:
+    """flatten(config), each path inside the run's own folder (paths.output_dir) written relative to it: a
+    path that moves with the folder (trainer.default_root_dir) says nothing about how the run trains."""
+    flat = flatten(config)
+    home = flat.get("paths.output_dir")
+    if not isinstance(home, str):
+        return flat
+    inside = home.rstrip("/") + "/"
+    return {
+        key: f"<run folder>/{value[len(inside) :]}"
+        if isinstance(value, str) and (value + "/").startswith(inside)
+        else value
+        for key, value in flat.items()
     }
 
 

@@ -13,10 +13,12 @@ from PIL import Image
 from genre_lightning.data import presets
 from genre_lightning.errors import user_message
 
+# each family's values, beside the sizes every family is handed (another family's value is refused)
+SIZES = {"image_size": 32, "resize_size": 40}
 VALUES = {
-    "image_size": 32, "resize_size": 40, "crop_scale": 0.5, "crop_width": 24, "eval_width": None,
-    "eval_crops": 1, "colormap": None,
-}  # fmt: skip
+    "resized_crop": {**SIZES, "crop_scale": 0.5},
+    "time_crop": {**SIZES, "crop_width": 24, "eval_width": None, "eval_crops": 1, "colormap": None},
+}
 
 
 @pytest.mark.parametrize(
@@ -28,8 +30,8 @@ VALUES = {
 )
 def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, settings, shape):
     image = Image.new("RGB", (80, 40))
-    train = presets.build({"transforms": family, **VALUES}, train=True)
-    evaluate = presets.build({"transforms": family, **VALUES}, train=False)
+    train = presets.build({"transforms": family, **VALUES[family]}, train=True)
+    evaluate = presets.build({"transforms": family, **VALUES[family]}, train=False)
     assert train(image).dtype == torch.uint8 and evaluate(image).shape == shape
     assert evaluate.settings == {"transforms": family, **settings}
     # plain data, and the same preset again from it
@@ -56,7 +58,7 @@ def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, se
             "data.transforms.crop_width=-8",
             r"^data.transforms.crop_width: -8 is not a positive whole number of pixels",
         ),
-        ("data.image_size=0", r"^data.image_size: 0 is not a positive whole number of pixels"),
+        ("data.image_size=0", r"^data.image_size=0: must be a whole number >= 1"),
     ],
 )
 def test_a_value_the_presets_cannot_use_names_its_key(override, message, tmp_path):
@@ -82,6 +84,23 @@ def test_a_value_only_another_family_uses_cannot_be_set(value, tmp_path):
         rf"remove {key}, or choose transforms time_crop",
         user_message(caught.value) or "",
     )
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("crop_scale=0.5", r"0.5 acts only with transforms resized_crop \(this run has time_crop\)"),
+        ("crop_scale=0.35", r"0.35 acts only with transforms resized_crop"),  # the other family's default
+        ("flip=true", r"no transform family takes flip; remove data.transforms.flip"),
+    ],
+)
+def test_a_time_crop_run_refuses_a_key_no_time_crop_preset_takes(value, message, tmp_path):
+    cfg = compose_train(
+        ["data/transforms=time_crop", f"data.root={tmp_path}", f"+data.transforms.{value}"], tmp_path / "run"
+    )
+    with pytest.raises(Exception) as caught:
+        instantiate(cfg.data)
+    assert re.search(rf"^data.transforms.{value.split('=')[0]}: {message}", user_message(caught.value) or "")
 
 
 def test_sweeps_and_the_hparams_block_reach_each_familys_values(tmp_path):

@@ -3,6 +3,7 @@ forms. The per-image presets are the reference: evaluation tensors equal, traini
 
 import functools
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -49,7 +50,12 @@ def batches(images: list[Image.Image], preset, train: bool, batch_size: int = 3,
     return ResidentBatches(resident, files, labels, preset, batch_size, train)
 
 
-SETTINGS = {"image_size": 32, "resize_size": 40, "crop_scale": 0.35, "crop_width": 24}
+SIZES = {"image_size": 32, "resize_size": 40}
+# each family's settings (a value of the other family is refused)
+SETTINGS = {
+    "resized_crop": {"transforms": "resized_crop", **SIZES, "crop_scale": 0.35},
+    "time_crop": {"transforms": "time_crop", **SIZES, "crop_width": 24},
+}
 
 
 @pytest.mark.parametrize(
@@ -71,12 +77,30 @@ def test_batched_evaluation_gives_the_per_image_tensors(family, values):
         picture(100, 50, 3),
         picture(60, 30, 4),
     ]
-    preset = presets.build({"transforms": family, **SETTINGS, **values}, train=False)
+    preset = presets.build({**SETTINGS[family], **values}, train=False)
     batched = torch.cat([images for images, _ in batches(images, preset, train=False)])
     reference = torch.stack([preset(image) for image in images])
     assert batched.dtype == torch.uint8 and batched.shape == reference.shape
     # the same resize, once per image (prepare) or once per group of one size: equal to the last bit
     assert torch.equal(batched, reference)
+
+
+@pytest.mark.parametrize("family", ["time_crop", "resized_crop"])
+def test_whole_images_of_mixed_widths_and_heights_are_evaluated_in_batches_of_one_size(family):
+    # widths and heights that differ in aspect: time_crop keeps each image's width, so its tensors differ
+    sizes = [(80, 40), (80, 40), (40, 40), (80, 40), (120, 60), (120, 48), (120, 48)]
+    images = [picture(w, h, i) for i, (w, h) in enumerate(sizes)]
+    preset = presets.build(SETTINGS[family], train=False)
+    labels = [10 + i for i in range(len(images))]
+    out = list(batches(images, preset, train=False, labels=labels))
+    batched = [image for images, _ in out for image in images]
+    # the files' order, each image exactly as the per-image preset makes it
+    assert [int(label) for _, targets in out for label in targets] == labels
+    assert all(torch.equal(ours, preset(image)) for ours, image in zip(batched, images, strict=True))
+    if family == "time_crop":  # a batch per run of one prepared size (120x60 is 80x40's), at most 3 long
+        assert [len(targets) for _, targets in out] == [2, 1, 2, 2]
+    else:  # every crop is image_size square: batches as the loaders make them
+        assert [len(targets) for _, targets in out] == [3, 3, 1]
 
 
 def test_batched_random_resized_crops_draw_the_boxes_get_params_draws():
@@ -139,7 +163,7 @@ def test_batched_time_crops_are_slices_of_time_and_narrow_images_stretch_as_time
     # pixel value = column (time): a crop of the prepared image is a run of consecutive values
     ramp = Image.fromarray(np.tile(np.arange(80, dtype=np.uint8), (32, 1))).convert("RGB")
     narrow = picture(16, 32)  # narrower than the crop: TimeCrop stretches it to 24 columns
-    preset = presets.build({"transforms": "time_crop", **SETTINGS}, train=True)
+    preset = presets.build(SETTINGS["time_crop"], train=True)
     # sliced from the set (every image as wide as the crop or wider), or resampled (one narrower)
     for last in (ramp, narrow):
         loader = batches([ramp] * 9 + [last], preset, train=True, batch_size=10)
@@ -163,7 +187,7 @@ def test_batched_time_crops_are_slices_of_time_and_narrow_images_stretch_as_time
 def test_resident_training_batches_are_each_epoch_a_new_order_of_every_image(family):
     # image i is filled with the value i: whatever the crop, a batch says which images it holds
     images = [Image.new("RGB", (80 + 20 * (i % 2), 40), (i, i, i)) for i in range(12)]
-    preset = presets.build({"transforms": family, **SETTINGS}, train=True)
+    preset = presets.build(SETTINGS[family], train=True)
     loader = batches(images, preset, train=True, batch_size=5, labels=[100 + i for i in range(12)])
     assert len(loader) == 2, "the last partial batch is dropped"
 
@@ -194,6 +218,25 @@ def test_resident_or_not_is_decided_by_the_share_of_free_memory():
     assert choose("auto", 1000, cpu, 0.5, 2)[0] is False
     with pytest.raises(UserError, match="data.resident=true keeps one set per device"):
         choose(True, 1000, cpu, 0.5, 2)
+
+
+def test_auto_keeps_the_path_a_resumed_run_started_on_or_says_it_no_longer_fits():
+    cpu = torch.device("cpu")
+    free = available_memory(cpu)
+    keep, why = choose("auto", 1000, cpu, 0.5, 1, kept=False)
+    assert (
+        keep is False and why == "data.resident=auto: decoding per epoch, as this run chose when it started"
+    )
+    assert choose("auto", 1000, cpu, 0.5, 1, kept=True)[0] is True
+    with pytest.raises(UserError) as caught:
+        choose("auto", free, cpu, 0.5, 1, kept=True)
+    assert re.fullmatch(
+        r"data.resident=auto kept this run's images on the device when it started, and now they do not fit "
+        r"\(\d+ MiB decoded, \d+ MiB free on cpu, over data.resident_share=0.5\); free memory, or resume "
+        r"with data.resident_share=1 to keep them there anyway",
+        str(caught.value),
+    )
+    assert choose(False, 1000, cpu, 0.5, 1, kept=True)[0] is False, "a setting other than auto is obeyed"
 
 
 def test_both_paths_split_alike_and_the_log_says_which_was_taken(demo_root, caplog):
@@ -233,7 +276,7 @@ def test_jpegs_decoded_on_the_device_match_the_host_decoding(tmp_path):
             assert image.dtype == torch.uint8 and image.shape == reference.shape
             assert (image.float() - reference.float()).abs().mean() < 1.5
     # a set kept resident through it: the same sizes as from the host's decoding
-    preset = presets.build({"transforms": "resized_crop", **SETTINGS}, train=False)
+    preset = presets.build(SETTINGS["resized_crop"], train=False)
     read = functools.partial(load_image, min_size=40)
     host = Resident(files, read, preset.prepare, torch.device("cpu"), workers=0)
     jpegs = functools.partial(decode_jpegs, min_size=40, device="cpu")

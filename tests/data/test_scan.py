@@ -1,6 +1,7 @@
 """The scan before training: bad images found before any fold trains, stopped on or left out; oversized
 images refused by their header, whatever PIL's own limit."""
 
+import ast
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from conftest import ROOT, write_png_bomb
 from PIL import Image
 
 from genre_lightning.data.images import MAX_PIXELS, load_image
-from genre_lightning.data.scan import bad_images, scan
+from genre_lightning.data.scan import BadImages, bad_images, format_bad_files, scan
 from genre_lightning.data.splits import discover, make_split
 from genre_lightning.errors import UserError
 from genre_lightning.training.kfold import train
@@ -147,3 +148,20 @@ except UserError as err:
     assert proc.stdout.strip() == (
         f"{bomb}: out of memory decoding the 20000x20000 image; remove the file or lower max_image_pixels"
     ), proc.stderr[-2000:]
+
+
+def test_a_name_with_a_tab_or_newline_is_escaped_in_bad_files_and_in_the_error_line(tmp_path):
+    folder = tmp_path / "Rock"
+    folder.mkdir()
+    names = ["cut\nshort.jpg", "two\tcolumns.jpg"]
+    for name in names:
+        (folder / name).write_bytes(b"not an image")
+    bad = bad_images([str(folder / name) for name in names], 64, MAX_PIXELS, None)
+    shown = [repr(str(folder / name)) for name in names]
+    # the reasons name the real files, each on one line
+    assert [reason.split(": cannot read the image")[0] for _, reason in bad] == shown
+    lines = format_bad_files(bad).splitlines()
+    assert [line.split("\t")[0] for line in lines] == shown and len(lines) == 2
+    assert [ast.literal_eval(line.split("\t")[0]) for line in lines] == [str(folder / n) for n in names]
+    summary = BadImages(bad).summary("bad_files.txt")
+    assert "\n" not in summary and f"also {shown[1]}; all listed in bad_files.txt" in summary

@@ -190,3 +190,67 @@ def test_a_run_stopped_in_its_first_fold_says_how_to_finish_it(entry, trained_ru
     )
     with pytest.raises(UserError, match="no finished fold yet"):
         find_checkpoints(run, tmp_path)
+
+
+@pytest.mark.parametrize("link", ["fold_1", "fold_1/checkpoints/best.ckpt", "cv_summary.json"])
+def test_a_link_out_of_the_run_folder_is_refused(entry, trained_run, demo_root, tmp_path, link):
+    # the summary's text names paths inside the folder; a link there leads to another run's files
+    run, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(trained_run, run)
+    shutil.copytree(trained_run, other)
+    shutil.rmtree(run / link) if (run / link).is_dir() else (run / link).unlink()
+    (run / link).symlink_to(other / link)
+    result = entry("predict.py", f"ckpt={run}", f"image={next(demo_root.glob('Rock/*.jpg'))}")
+    assert result.code == 2, result.err
+    named = "fold_1/checkpoints/best.ckpt" if link.startswith("fold_1") else link
+    assert result.err.strip() == (
+        f"error: {run / named}: leads outside the run folder {run} (to {(other / named).resolve()}); "
+        "a run's summary and fold checkpoints must be its own: restore them, or pass that checkpoint itself"
+    )
+
+
+def test_a_run_folder_reached_through_a_link_is_its_own(trained_run, tmp_path):
+    (tmp_path / "link").symlink_to(trained_run)
+    found = find_checkpoints(tmp_path / "link", tmp_path)
+    assert [path.resolve() for path in found] == [
+        path.resolve() for path in find_checkpoints(trained_run, tmp_path)
+    ]
+
+
+@pytest.mark.parametrize("script", ["predict.py", "eval.py"])
+def test_a_checkpoint_whose_weights_diverged_is_refused(entry, trained_run, demo_root, tmp_path, script):
+    state = torch.load(trained_run / "fold_0/checkpoints/best.ckpt", map_location="cpu", weights_only=True)
+    state["state_dict"]["net.fc.1.bias"][0] = float("nan")
+    path = tmp_path / "diverged.ckpt"
+    torch.save(state, path)
+    images = "image" if script == "predict.py" else "images"
+    result = entry(script, f"ckpt={path}", f"{images}={demo_root}", f"hydra.run.dir={tmp_path / 'out'}")
+    assert result.code == 2 and "nan" not in result.out.lower(), result.out
+    assert result.err.strip() == (
+        f"error: {path}: its weight net.fc.1.bias holds NaN or infinite values (the training diverged), so "
+        "every probability would be NaN; train again (a lower model.optimizer.lr), or pass another checkpoint"
+    )
+
+
+@pytest.mark.parametrize("script", ["predict.py", "eval.py"])
+def test_probabilities_that_are_not_numbers_are_an_error_never_a_number(
+    entry, trained_run, demo_root, tmp_path, script
+):
+    # a temperature of 0 (finite weights) makes every logit infinite: no number may come out as an answer
+    state = torch.load(trained_run / "fold_0/checkpoints/best.ckpt", map_location="cpu", weights_only=True)
+    state["state_dict"]["temperature"] = torch.tensor(0.0)
+    path = tmp_path / "cold.ckpt"
+    torch.save(state, path)
+    image = next(demo_root.glob("Rock/*.jpg"))
+    if script == "predict.py":
+        result = entry(script, f"ckpt={path}", f"image={image}")
+        assert result.code == 1 and "nan%" not in result.out.lower(), result.out
+        row = result.out.splitlines()[1].split()
+        assert row[1:7] == ["ERROR", "the", "models'", "probabilities", "for", "this"], result.out
+    else:
+        result = entry(script, f"ckpt={path}", f"images={demo_root}", f"hydra.run.dir={tmp_path / 'out'}")
+        assert result.code == 2 and "nan" not in result.out.lower(), result.out
+        assert result.err.strip().endswith(
+            "the models' probabilities for this file are not numbers (NaN or infinite); check the "
+            "checkpoint; nothing was scored"
+        )

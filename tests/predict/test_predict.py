@@ -1,6 +1,7 @@
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from genre_lightning.demo.synth import synthesize
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
 from genre_lightning.predict.inference import file_loader, input_files, predict_files
+from genre_lightning.predict.report import check_options, write_predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 # the demo set of tests/conftest.py: 96x72 images of 3 s clips, saved at JPEG quality 90
@@ -81,7 +83,8 @@ def mixed_run(trained_run: Path, folder: Path) -> Path:
     state = torch.load(trained_run / "fold_1/checkpoints/best.ckpt", map_location="cpu", weights_only=False)
     state["hyper_parameters"]["class_names"] = state["hyper_parameters"]["class_names"][::-1]
     torch.save(state, folder / "other.ckpt")
-    (folder / "fold.ckpt").symlink_to(trained_run / "fold_0/checkpoints/best.ckpt")
+    # a copy: a link out of the run folder is refused before the members are compared
+    shutil.copy(trained_run / "fold_0/checkpoints/best.ckpt", folder / "fold.ckpt")
     summary = {"complete": True, "folds": [{"checkpoint": "fold.ckpt"}, {"checkpoint": "other.ckpt"}]}
     (folder / "cv_summary.json").write_text(json.dumps(summary))
     return folder
@@ -510,3 +513,42 @@ def test_jpegs_decoded_in_batches_on_the_device_match_the_pil_path(trained_run, 
 def test_unknown_decode_is_a_clear_error(trained_run):
     with pytest.raises(UserError, match="decode='nvjpeg'"):
         Ensemble(find_checkpoints(trained_run, trained_run.parent), decode="nvjpeg")
+
+
+def test_of_two_predictions_into_one_new_output_the_second_is_refused(trained_run, demo_root, tmp_path):
+    ensemble = Ensemble(find_checkpoints(trained_run, tmp_path))
+    output = tmp_path / "preds.csv"
+    # both find the name free before they predict (predict.py's check), each on its own images
+    check_options(output, 3)
+    check_options(output, 3)
+    first, second = (
+        predict_files(ensemble, sorted((demo_root / genre).glob("*.jpg"))[:2], file_loader(ensemble, None))
+        for genre in ("Folk", "Rock")
+    )
+    write_predictions(output, first, ensemble.class_names, 3, ensemble.checkpoints)
+    with pytest.raises(UserError, match=rf"^output={output}: the file exists; pass overwrite=true"):
+        write_predictions(output, second, ensemble.class_names, 3, ensemble.checkpoints)
+    with open(output, newline="") as table:
+        assert [Path(row["file"]).parent.name for row in csv.DictReader(table)] == ["Folk", "Folk"]
+    write_predictions(output, second, ensemble.class_names, 3, ensemble.checkpoints, overwrite=True)
+    assert "Rock" in output.read_text()
+
+
+def test_a_file_name_with_a_tab_or_newline_stays_one_row_and_names_the_real_file(
+    entry, trained_run, demo_root, tmp_path
+):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    good, bad = folder / "two\tcolumns\nand a line.jpg", folder / "cut\nshort.jpg"
+    shutil.copy(next(demo_root.glob("Folk/*.jpg")), good)
+    bad.write_bytes(b"not an image")
+    output = tmp_path / "preds.csv"
+    result = entry("predict.py", f"ckpt={trained_run}", f"image={folder}", f"output={output}")
+    assert result.code == 1, result.err
+    lines = result.out.splitlines()
+    assert len(lines) == 4 and lines[-1] == f"wrote {output}", result.out  # header, 2 rows, wrote
+    assert lines[1].startswith(repr(str(bad)))
+    assert re.search(rf"ERROR +{re.escape(repr(str(bad)))}: cannot read the image", lines[1]), lines[1]
+    assert lines[2].startswith(repr(str(good))) and "%" in lines[2]
+    with open(output, newline="") as table:  # the csv module quotes the real names
+        assert [row["file"] for row in csv.DictReader(table)] == [str(bad), str(good)]

@@ -3,6 +3,7 @@ and Ctrl-C or SIGTERM says how. Through the real entry point, in its own process
 
 import json
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,39 @@ def test_a_run_stopped_anywhere_resumes_to_the_same_end(
     damage = f"fold 0: {last} is damaged (cut short); training the fold again from its start"
     assert (damage in caplog.text) == damaged
     assert sorted(path.name for path in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_moved_or_copied_run_folder_resumes_on_the_data_path_it_started_on(
+    demo_root, tmp_path, held_elsewhere
+):
+    run = tmp_path / "run"
+    proc = start(
+        *SMALL, f"data.root={demo_root}", "data.fold=0", "trainer.max_epochs=3", f"hydra.run.dir={run}",
+        log_dir=tmp_path,
+    )  # fmt: skip
+    wait_for(proc, run / "fold_0" / "checkpoints" / "last.ckpt")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    # data.resident=auto chose to keep this small set in memory, and the run folder says so
+    assert json.loads((run / "data_path.json").read_text()) == {"resident": True}
+    moved, copy = tmp_path / "elsewhere" / "moved", tmp_path / "copy"
+    moved.parent.mkdir()
+    run.rename(moved)
+    shutil.copytree(moved, copy)
+    # the moved folder is being resumed by another process meanwhile: the copy's lock is its own
+    held_elsewhere(
+        f"from genre_lightning.files import hold_lock\nlock = hold_lock({str(moved / 'run.lock')!r})"
+    )
+    code, out = finish(start(f"resume={moved}", log_dir=tmp_path))
+    assert code == 2 and "a training process is running there" in out.splitlines()[-1], out[-3000:]
+    # as if the run had started on the loaders: it continues on them, whatever memory is free now; a resume
+    # may set data.resident_share (it only says whether a kept set still fits)
+    (copy / "data_path.json").write_text('{"resident": false}')
+    code, out = finish(start(f"resume={copy}", "data.resident_share=1", log_dir=tmp_path))
+    assert code == 0, out[-3000:]
+    assert f"fold 0: continuing from {copy}/fold_0/checkpoints/last.ckpt" in out
+    assert "decoding per epoch, as this run chose when it started" in out
+    assert "dirpath has changed" not in out, "the best checkpoint's score came along"
+    summary = json.loads((copy / "cv_summary.json").read_text())
+    assert summary["complete"] and summary["folds"][0]["epochs"] == 3
+    assert find_checkpoints(copy, tmp_path) == [copy / "fold_0/checkpoints/best.ckpt"]

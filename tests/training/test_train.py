@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from genre_lightning.errors import UserError
+from genre_lightning.predict.ensemble import find_checkpoints
 from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.kfold import train
 from genre_lightning.training.summary import optimized_value
@@ -44,6 +45,21 @@ def test_a_run_folder_is_never_reused(tiny_cfg):
     train(cfg)
     with pytest.raises(UserError, match="already holds a run"):
         train(cfg)
+
+
+def test_a_diverged_fold_stops_with_one_line_and_keeps_nothing_to_predict_with(tiny_cfg, tmp_path):
+    # a learning rate that is no number turns the weights into NaN at the first step, as divergence does
+    cfg = tiny_cfg("data.fold=0", "trainer.max_epochs=2", "model.optimizer.lr=nan", "data.max_per_class=8")
+    with pytest.raises(UserError) as caught:
+        train(cfg)
+    assert str(caught.value) == (
+        "fold 0: val/loss is nan in epoch 1: the model diverged, and the run stops without keeping that "
+        "epoch; lower model.optimizer.lr or check the data and transform settings, then start a new run"
+    )
+    run = RunFolder(cfg.paths.output_dir)
+    assert not list(run.checkpoint_dir(0).glob("*.ckpt")) and not run.summary.exists()
+    with pytest.raises(UserError, match="no finished training run"):
+        find_checkpoints("latest", run.path.parent)
 
 
 @pytest.mark.parametrize("resident", [True, False])
