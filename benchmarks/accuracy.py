@@ -5,10 +5,10 @@
     python benchmarks/accuracy.py --folder ../shared/fma_small_dev data.fold=0 trainer.max_epochs=5
 
 Runs `python train.py experiment=<experiment> data.root=<folder> [overrides]` into a new run folder
-(under logs/benchmarks/), then reads its cv_summary.json and per_genre.csv: per fold and for the fold
-ensemble the test accuracy, macro-F1 and expected calibration error (after temperature scaling), the
-per-genre F1 of the ensemble, the wall time, the hardware and the load average (other programs on the
-machine slow a run down, they do not change its accuracy).
+(under --runs, default logs/benchmarks/), then reads its cv_summary.json and per_genre.csv: per fold
+and for the fold ensemble the test accuracy, macro-F1 and expected calibration error (after temperature
+scaling), the per-genre F1 of the ensemble, the wall time, the hardware and the load average (other
+programs on the machine slow a run down, they do not change its accuracy).
 """
 
 from __future__ import annotations
@@ -81,10 +81,13 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--experiment", default="fma_small", help="configs/experiment/<name>.yaml (default: fma_small)"
     )
+    parser.add_argument(
+        "--runs", type=Path, default=ROOT / "logs" / "benchmarks", help="where the run folder goes"
+    )
     parser.add_argument("overrides", nargs="*", help="more train.py overrides, e.g. trainer=gpu data.fold=0")
     args = parser.parse_args(argv)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    run_dir = ROOT / "logs" / "benchmarks" / f"{args.experiment}_{stamp}"
+    run_dir = args.runs.resolve() / f"{args.experiment}_{stamp}"
     command = [
         sys.executable, str(ROOT / "train.py"), f"experiment={args.experiment}",
         f"data.root={args.folder.resolve()}", f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false",

@@ -41,7 +41,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from measure import machine
+from measure import machine, quiet_console
 from omegaconf import open_dict
 from speed import generate_images
 
@@ -301,7 +301,8 @@ def prediction(args, work: Path, checkpoint: Path) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    quiet_console()
+    # the table alone: kfold's lines per epoch and fold would bury it
     logging.getLogger("genre_lightning").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
     label = "" if args.device == "cuda" else " (CPU: code paths only, not the GPU figures)"

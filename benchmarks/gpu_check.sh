@@ -5,6 +5,7 @@
 #                                            # .gpu/wheels (what a bare GPU machine lacks), both git-ignored
 #   bash benchmarks/gpu_check.sh run         # on the GPU machine, .gpu carried: results under $OUT
 #   DEVICE=cpu bash benchmarks/gpu_check.sh run   # here: tiny settings, every code path, figures NOT GPU's
+#   DEVICE=cpu DATA=<genre folders> PER_GENRE=4 OUT=<folder> bash benchmarks/gpu_check.sh run   # the tests' run
 #
 # The GPU machine has the working tree and its own torch; this installs the few missing pure packages
 # from .gpu/wheels into /tmp/site and imports the project from the tree (PYTHONPATH), never replacing torch.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-$PWD/gpu_results}
 mkdir -p "$OUT"
-DATA=.gpu/data/fma_small_dev
+DATA=${DATA:-.gpu/data/fma_small_dev}
 
 if [ "${1:-}" = prepare ]; then
     mkdir -p .gpu/data .gpu/wheels
@@ -46,9 +47,9 @@ if [ "$DEVICE" = cuda ]; then
 else
     # a few images per genre at 32 px, width 8: every row's code run, the figures meaning nothing for a GPU;
     # the compile rows are left out (on a loaded 2-core CPU, inductor took ~10 minutes for the tiny model)
-    TINY=.gpu/tiny && rm -rf "$TINY" && mkdir -p "$TINY"
+    TINY=$OUT/tiny && rm -rf "$TINY" && mkdir -p "$TINY"
     for genre in "$DATA"/*/; do
-        mkdir -p "$TINY/$(basename "$genre")" && ls "$genre" | head -12 | sed "s|^|$genre|" | xargs cp -t "$TINY/$(basename "$genre")"
+        mkdir -p "$TINY/$(basename "$genre")" && ls "$genre" | head -"${PER_GENRE:-12}" | sed "s|^|$genre|" | xargs cp -t "$TINY/$(basename "$genre")"
     done
     timeout 1500 python3 benchmarks/gpu.py --root "$TINY" --device cpu --epochs 2 --full-run \
         --full-run-timeout 600 --predict-images 16 --predict-batch 8 --set model.width=8 \

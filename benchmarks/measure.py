@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging.config
 import multiprocessing
 import os
 import platform
@@ -15,6 +16,7 @@ import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from genre_lightning.performance import bf16_is_fast
 
@@ -25,6 +27,19 @@ def train_config(overrides: list[str]):
     """The train config as `python train.py OVERRIDES` composes it (paths.* among them: no Hydra run here)."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
         return compose(config_name="train", overrides=overrides)
+
+
+def quiet_console() -> None:
+    """train.py's console: configs/hydra/default.yaml's job_logging, less its log file. Lightning's INFO
+    lines ("GPU available", the litlogger tip) are left out and its warnings go through the root's handler,
+    beside the project's own lines."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
+        logging_cfg = OmegaConf.to_container(
+            compose(config_name="train", return_hydra_config=True).hydra.job_logging
+        )
+    del logging_cfg["handlers"]["file"]
+    logging_cfg["root"]["handlers"].remove("file")
+    logging.config.dictConfig(logging_cfg)
 
 
 def timing_trainer(cfg, precision: str, callbacks: list, epochs: int) -> pl.Trainer:
@@ -93,13 +108,19 @@ def best(runs: list[dict]) -> dict:
 
 
 class FitTimer(pl.Callback):
-    """Times a fit from setup (before the model moves and the loader starts) to the end of training."""
+    """Times a fit from setup (before the model moves and the loader starts) to the end of training, and
+    counts the images it trained on (whichever loader the DataModule gave: decoding workers or resident
+    batches)."""
 
     def __init__(self, result: dict):
         self.result = result
 
     def setup(self, trainer, pl_module, stage):
+        self.result["images"] = 0
         self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.result["images"] += len(batch[1])
 
     def on_train_end(self, trainer, pl_module):
         if pl_module.device.type == "cuda":

@@ -21,7 +21,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
-from measure import machine, timing_trainer, train_config
+from measure import machine, quiet_console, timing_trainer, train_config
 
 from genre_lightning.performance import supported_precision
 from genre_lightning.tables import align
@@ -93,6 +93,7 @@ def one_pass(cfg, epochs: int) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    quiet_console()
     passes: dict[bool, list[dict]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as work:
         for _ in range(args.repeat):

@@ -3,13 +3,15 @@
     python benchmarks/speed.py                              # 64 generated 1984x1478 JPEGs, resnet50 at 224 px
     python benchmarks/speed.py --folder data/spectrograms --images 256
     python benchmarks/speed.py --device cuda --images 2048 --epochs 3 --batch-size 128 --workers 16
+    python benchmarks/speed.py data.resident=false          # our side through the decoding loaders
 
 published: PIL decodes the full 1984x1478 JPEG, then Resize(256) + CenterCrop(224) + ToTensor + Normalize
            in the loader workers; fp32 network in a plain PyTorch loop.
 ours:      the train config (trainer=cpu or trainer=gpu): JPEGs decoded at 1/4 scale, uint8 batches,
            optional decoded cache, bf16 autocast where the hardware has it, channels_last, trained by
            Lightning; under --compile the network is compiled in our plain loops too, as Trainer.fit
-           compiles it.
+           compiles it. Our batches come from whichever path the config gives (data.resident: the images
+           kept decoded on the device, or loader workers decoding them), named in the table.
 
 Figures are images per second of wall time (img/s) and of CPU time summed over the process and its
 loader workers (img/CPU-s, which other programs on the machine disturb less); training passes are the
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import tempfile
@@ -34,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from measure import HEADER, FitTimer, best, machine, measured, rate, row, timing_trainer
+from measure import HEADER, FitTimer, best, machine, measured, quiet_console, rate, row, timing_trainer
 from PIL import Image
 from published_pipeline import published_loader, published_read, published_transform, resize_size
 from torch.utils.data import DataLoader
 
 from genre_lightning.audio.spectrogram import SpectrogramSpec, render
+from genre_lightning.data.resident import ResidentBatches
 from genre_lightning.data.splits import discover
 from genre_lightning.demo.synth import GENRES, synthesize
 from genre_lightning.models.resnet import build_resnet
@@ -70,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--compile", action="store_true", help="also torch.compile our network (model.compile=true)"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", help="more train.py overrides for our side, e.g. data.resident=false"
     )
     args = parser.parse_args(argv)
     if args.folder is None and args.images < 2 * len(GENRES):
@@ -125,6 +130,7 @@ def our_config(args, folder: Path, work: Path, cache: bool):
         f"paths.data_dir={work}",
         f"paths.log_dir={work}/logs",
         f"paths.output_dir={work}/run",
+        *args.overrides,
     ]
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
         return compose(config_name="train", overrides=overrides)
@@ -177,8 +183,8 @@ def plain_training(
 
 
 def lightning_training(cfg, module, loader, device: torch.device, precision: str, epochs: int) -> dict:
-    per_epoch = len(loader) * loader.batch_size if loader.drop_last else len(loader.dataset)
-    result = {"images": per_epoch * epochs}
+    """Trainer.fit over the loader; the images counted as they are trained on."""
+    result = {}
     trainer = timing_trainer(cfg, precision, [FitTimer(result)], epochs)
     with measured(device, result):
         trainer.fit(module, train_dataloaders=loader)
@@ -238,6 +244,11 @@ class Setup:
         if fit:
             module.setup("fit")
         return module.to(memory_format=torch.channels_last)
+
+    def path(self, cached: bool = False) -> str:
+        """The data path our config gives (data.resident), as the table names it."""
+        loader = (self.cached if cached else self.ours).loader(self.items[:1], train=False)
+        return "resident" if isinstance(loader, ResidentBatches) else "loaders"
 
     def published_loader(self, train: bool) -> DataLoader:
         a = self.args
@@ -346,7 +357,8 @@ def describe(s: Setup, folder: Path) -> None:
         f"data: {n} images ({width}x{height}, {size_kb:.0f} KB on average) "
         f"from {args.folder or 'generated'}; "
         f"{args.arch} at {args.image_size} px, batch {args.batch_size}, {args.workers} loader workers; "
-        f"ours: precision {s.precision}, channels_last, compile {args.compile}",
+        f"ours: precision {s.precision}, channels_last, compile {args.compile}, "
+        f"data path {s.path()}",
         flush=True,
     )
 
@@ -355,21 +367,23 @@ def comparisons(s: Setup, decode: dict, load: dict, train: dict, infer: dict) ->
     """The table's rows: what is measured, the baseline and its result, ours and its result, the target."""
     workers = s.args.workers
     loader_pass = f"train loader pass ({workers} workers)"
+    # our batches come through the path the config gives: resident, or decoding loaders
+    ours, cached = f"ours ({s.path()})", f"ours ({s.path(cached=True)}, cached)"
     return [
         ("decode + eval transforms (1 worker)", "published: full decode", decode["published"],
          "ours: DCT-scaled decode", decode["ours"], ">= 5x"),
         ("decode + eval transforms (1 worker)", "published: full decode", decode["published"],
          "ours: from the cache", decode["cached"], ""),
-        (loader_pass, "ours: decoding", load["ours"], "ours: cached", load["cached"], ">= 3x"),
-        (loader_pass, "published", load["published"], "ours: decoding", load["ours"], ""),
-        ("training epoch", "published: fp32 plain loop", train["published"], "ours: Lightning",
+        (loader_pass, ours, load["ours"], cached, load["cached"], ">= 3x"),
+        (loader_pass, "published", load["published"], ours, load["ours"], ""),
+        ("training epoch", "published: fp32 plain loop", train["published"], f"{ours}: Lightning",
          train["lightning"], ">= 2x"),
-        ("training epoch, same settings", "ours: plain loop", train["plain"], "ours: Lightning",
+        ("training epoch, same settings", f"{ours}: plain loop", train["plain"], f"{ours}: Lightning",
          train["lightning"], "overhead <= 5%"),
-        ("training epoch", "ours: Lightning", train["lightning"], "ours: Lightning, cached",
+        ("training epoch", f"{ours}: Lightning", train["lightning"], f"{cached}: Lightning",
          train["cached"], ""),
         ("training epoch, plain loop", "ours: pre-loaded batches", train["preloaded"],
-         "ours: from the loader", train["plain"], ""),
+         f"{ours}: plain loop", train["plain"], ""),
         ("batch inference", "published: fp32, full decode", infer["published"], "ours", infer["ours"], ""),
     ]  # fmt: skip
 
@@ -397,8 +411,7 @@ def report(s: Setup, build: dict, decode: dict, load: dict, train: dict, infer: 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    # Lightning's start-up banners and hints would bury the table
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    quiet_console()
     warnings.filterwarnings("ignore", module="lightning")
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix="genre-speed-") as tmp:

@@ -10,11 +10,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 # in a run folder: who claimed it (locked while the run is running), the split every fold was drawn from,
-# the images the scan found unreadable, each finished fold's result (fold_<k>/result.json) and the
-# cross-validation summary (rewritten after every fold; "complete": true once the last has finished)
+# the images the scan found unreadable, the boxes the images were cut to (data.trim), each finished fold's
+# result (fold_<k>/result.json) and the cross-validation summary (rewritten after every fold; "complete":
+# true once the last has finished)
 RUN_LOCK = "run.lock"
 SPLIT_FILE = "split.json"
 BAD_FILES = "bad_files.txt"
+TRIM_FILE = "trim.txt"
 FOLD_RESULT = "result.json"
 SUMMARY_FILE = "cv_summary.json"
 # beside the summary: the fold ensemble's test-set confusion matrix and per-genre scores; in each fold's

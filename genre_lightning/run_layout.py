@@ -8,6 +8,7 @@ writes it, and for resume, the sweep tools and prediction that read it back.
       split.json              the split every fold was drawn from
       data_path.json          whether the images were kept decoded on the device (data.resident)
       bad_files.txt           the images the scan found unreadable
+      trim.txt                the boxes images were cut to (data.trim), with their counts
       cv_summary.json         the cross-validation summary, rewritten after every fold
       confusion_matrix.png    the fold ensemble's test-set confusion matrix (once every fold is in)
       per_genre.csv           and its per-genre scores
@@ -33,6 +34,7 @@ from genre_lightning.constants import (
     SPLIT_FILE,
     SUMMARY_FILE,
     TEST_PROBABILITIES_FILE,
+    TRIM_FILE,
 )
 from genre_lightning.files import write_json
 
@@ -84,6 +86,10 @@ class RunFolder:
     @property
     def bad_files(self) -> Path:
         return self.path / BAD_FILES
+
+    @property
+    def trim(self) -> Path:
+        return self.path / TRIM_FILE
 
     @property
     def run_config(self) -> Path:

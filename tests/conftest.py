@@ -14,9 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-# a live SLURM cluster and PostgreSQL server, for tests/cluster
-from cluster.services import postgres, slurm  # noqa: F401
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genre_lightning.data.images import MAX_PIXELS, load_image
+from genre_lightning.data.images import MAX_PIXELS
 from genre_lightning.data.parallel import cache_key, digest, parallel_map
+from genre_lightning.data.trim import CroppedImages
 from genre_lightning.files import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ CACHE_VERSION = 2
 
 
 class DecodedImages:
-    """Called with a file path, returns the RGB image with the very pixels of load_image(path, min_size)."""
+    """Called with a file path, returns the RGB image with the very pixels of its CroppedImages read."""
 
     def __init__(self, pixels_path: str | os.PathLike, index: dict[str, list[int]]):
         self.pixels_path, self.index = Path(pixels_path), index
@@ -54,22 +55,29 @@ def decoded_images(
     cache_dir: str | os.PathLike,
     num_workers: int = 0,
     max_pixels: int = MAX_PIXELS,
+    boxes: dict[str, list[int]] | None = None,
 ) -> DecodedImages:
-    """The cache of `files` decoded at `min_size`: reused while up to date, else built (atomically).
+    """The cache of `files` decoded at `min_size`, each cut to its box in `boxes` where it has one
+    (data.trim): reused while up to date, else built (atomically).
 
-    Its name holds a hash of every file's path, size and mtime and of min_size, so changing, adding or
+    Its name holds a hash of every file's path, size, mtime and box and of min_size, so changing, adding or
     removing a file makes a new cache; the caches it supersedes (same folder and size) are deleted.
     """
     cache_dir = Path(cache_dir)
+    boxes = boxes or {}
     family = cache_key(files, min_size)
-    stamp = [CACHE_VERSION, min_size, [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]]
+    stamp = [
+        CACHE_VERSION,
+        min_size,
+        [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns, *boxes.get(f, [])) for f in files],
+    ]
     name = f"{family}-{digest(stamp)[:16]}"
     index_path, pixels_path = cache_dir / f"{name}.json", cache_dir / f"{name}.u8"
     if index_path.is_file() and pixels_path.is_file():
         return DecodedImages(pixels_path, json.loads(index_path.read_text())["images"])
 
     log.info("decoding %d images once into %s", len(files), pixels_path)
-    index = _decode_into(pixels_path, files, min_size, num_workers, max_pixels)
+    index = _decode_into(pixels_path, files, CroppedImages(boxes, min_size, max_pixels), num_workers)
     # the index is written last: its presence says the pixels file is complete
     write_json(index_path, {"version": CACHE_VERSION, "min_size": min_size, "images": index})
     for stale in cache_dir.glob(f"{family}-*"):
@@ -79,10 +87,10 @@ def decoded_images(
 
 
 def _decode_into(
-    pixels_path: Path, files: list[str], min_size: int, num_workers: int, max_pixels: int
+    pixels_path: Path, files: list[str], read: CroppedImages, num_workers: int
 ) -> dict[str, list[int]]:
     index, offset = {}, 0
-    decode = functools.partial(_decode, min_size=min_size, max_pixels=max_pixels)
+    decode = functools.partial(_decode, read=read)
     with atomic_path(pixels_path) as tmp, open(tmp, "wb") as out:
         for path, pixels in zip(files, parallel_map(decode, files, num_workers)):
             out.write(pixels.tobytes())
@@ -91,5 +99,5 @@ def _decode_into(
     return index
 
 
-def _decode(path: str, min_size: int, max_pixels: int) -> np.ndarray:
-    return np.asarray(load_image(path, min_size, max_pixels))
+def _decode(path: str, read: CroppedImages) -> np.ndarray:
+    return np.asarray(read(path))

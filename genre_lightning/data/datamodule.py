@@ -16,13 +16,14 @@ from genre_lightning.audio.rendering import Rendering, read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
-from genre_lightning.data.images import ImageFiles, decode_jpegs, decoded_size, load_image
+from genre_lightning.data.images import ImageFiles, decode_jpegs, decoded_size
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, find_bad, scan
 from genre_lightning.data.settings import DataSettings
 from genre_lightning.data.soft_labels import soft_targets
 from genre_lightning.data.splits import Split, discover, make_split, song_of
 from genre_lightning.data.transforms import batches_of_one_size
+from genre_lightning.data.trim import CroppedImages, check_trim, plan
 from genre_lightning.errors import build, config_part
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.kept_resident: bool | None = None  # what auto chose when a resumed run started
         self.left_out: list[tuple[str, str]] = []  # (path, reason) of the bad images bad_files=skip left out
         self.scanned: dict[str, dict] = {}  # path -> the scan's record of the image (its size...)
+        # the plot area of figures (genre_lightning/data/trim.py): the rule as plain values, every file's
+        # crop and the usual box per image size (set by the scan), and what was cut, for the run's trim.txt
+        self.trim, self.boxes, self.trim_report = check_trim(settings.trim), {}, ""
+        self.usual_boxes: list[list[int]] = []
         self.split: Split | None = None
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
         # how the images were made from songs, for a folder without a marker (which wins); checked here
@@ -125,19 +130,24 @@ class SpectrogramDataModule(pl.LightningDataModule):
             files = [path for path, _ in self.split.items]
             settings = self.settings
             self.read = decoded_images(
-                files, settings.resize_size, self.cache_dir, settings.num_workers, settings.max_image_pixels
+                files,
+                settings.resize_size,
+                self.cache_dir,
+                settings.num_workers,
+                settings.max_image_pixels,
+                self.boxes,
             )
         elif self.read is None:
-            self.read = functools.partial(
-                load_image, min_size=self.settings.resize_size, max_pixels=self.settings.max_image_pixels
-            )
+            self.read = CroppedImages(self.boxes, self.settings.resize_size, self.settings.max_image_pixels)
 
     def _without_bad_images(self, files: dict[str, list[str]]) -> dict[str, list[str]]:
         """Scan every image before the split: bad ones stop here (bad_files=error, raising BadImages) or
         are left out (skip), the same ones on every run over the same files."""
         every = [path for paths in files.values() for path in paths]
         settings = self.settings
-        records = scan(every, settings.max_image_pixels, self.cache_dir, settings.num_workers)
+        records = scan(
+            every, settings.max_image_pixels, self.cache_dir, settings.num_workers, self.trim == "auto"
+        )
         self.scanned = {path: record for path, record in records.items() if isinstance(record, dict)}
         bad = find_bad(records, settings.image_size)
         if bad and self.settings.bad_files == "error":
@@ -146,6 +156,9 @@ class SpectrogramDataModule(pl.LightningDataModule):
             log.warning("data.bad_files=skip: leaving out %d bad image(s), first %s", len(bad), bad[0][1])
         self.left_out = bad
         dropped = {path for path, _ in bad}
+        good = {path: record for path, record in self.scanned.items() if path not in dropped}
+        self.boxes, self.usual_boxes, line, self.trim_report = plan(self.trim, good)
+        log.info(line)
         return {name: [path for path in paths if path not in dropped] for name, paths in files.items()}
 
     @property
@@ -163,6 +176,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         return {
             "transform": self.eval_transform.settings,
             "min_size": self.settings.resize_size,
+            # how each image is cut to its plot area: auto (found per image, held to the usual box of the
+            # training images of its size), off, or one box for all
+            "trim": self.trim,
+            "trim_usual": self.usual_boxes,
             # None when neither the folder nor data.rendering says how its images were made; prediction then
             # assumes the published spec
             "spectrogram": rendering.to_dict() if rendering else None,
@@ -241,6 +258,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 min_size=self.settings.resize_size,
                 device=device,
                 max_pixels=self.settings.max_image_pixels,
+                boxes=self.boxes,
             )
             self.resident_set = Resident(
                 files, self.read, prepare, device, self.settings.num_workers, jpegs if on_gpu else None
@@ -252,7 +270,10 @@ class SpectrogramDataModule(pl.LightningDataModule):
         largest prepared image. Each image's decoded size comes from its header; the preset's ``prepare``
         runs on a blank image of each distinct size, so its resizing and channels count as they will."""
         sizes = {
-            decoded_size(path, self.settings.resize_size, self.settings.max_image_pixels) for path in files
+            decoded_size(
+                path, self.settings.resize_size, self.settings.max_image_pixels, self.boxes.get(path)
+            )
+            for path in files
         }
         blank = functools.partial(torch.zeros, dtype=torch.uint8)
         shapes = [self.train_transform.prepare(blank(3, height, width)).shape for height, width in sizes]

@@ -66,9 +66,14 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterato
 
 
 def load_image(
-    path: str | os.PathLike, min_size: int | None = None, max_pixels: int = MAX_PIXELS
+    path: str | os.PathLike,
+    min_size: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    box: list[int] | None = None,
 ) -> Image.Image:
-    """Decode an image to RGB, reduced by the largest factor that keeps its short side >= min_size.
+    """Decode an image to RGB, reduced by the largest factor that keeps its short side >= min_size; with
+    ``box`` ([left, top, right, bottom] in the file's pixels, data.trim) only that part, reduced by the
+    factor that keeps the box's short side >= min_size.
 
     JPEGs are decoded straight to 1/2, 1/4 or 1/8 scale from the DCT coefficients (libjpeg's draft
     mode), which skips most of the work: a 1984x1478 spectrogram that the model sees at 224 px
@@ -76,40 +81,78 @@ def load_image(
     by a whole factor in the same way.
     """
     with open_image(path, max_pixels) as image:
-        if min_size is None:
+        if min_size is None and box is None:
             return to_rgb(image)
-        factor = _reduction(image, min_size)
+        crop, factor = _reduction(image, min_size, box)
         image = to_rgb(image)
+        if crop is not None:
+            image = image.crop(crop)
         return image.reduce(factor) if factor > 1 else image
 
 
-def _reduction(image: Image.Image, min_size: int) -> int:
-    """Set the opened image's DCT scale (JPEG only), and return the whole factor that then reduces it."""
-    # draft keeps each side >= the size asked for, so a square bounds the short side; a no-op but for JPEG
-    image.draft("RGB", (min_size, min_size))
-    return max(1, min(image.size) // min_size)
+def _reduction(image: Image.Image, min_size: int | None, box: list[int] | None) -> tuple[tuple | None, int]:
+    """Set the opened image's DCT scale (JPEG only); return ``box`` at that scale (None: the whole image)
+    and the whole factor that then reduces it."""
+    width, height = image.size
+    if box is not None and list(box) == [0, 0, width, height]:
+        box = None
+    # draft keeps each side >= the size asked for, so a square bounds the short side, and sides in the
+    # image's proportions bound a box's short side; a no-op but for JPEG
+    if box is None:
+        if min_size is not None:
+            image.draft("RGB", (min_size, min_size))
+        crop, cropped = None, min(image.size)
+    else:
+        left, top, right, bottom = box
+        if min_size is not None:
+            short = min(right - left, bottom - top)
+            image.draft("RGB", (-(-min_size * width // short), -(-min_size * height // short)))
+        scale_x, scale_y = image.size[0] / width, image.size[1] / height
+        crop = (round(left * scale_x), round(top * scale_y), round(right * scale_x), round(bottom * scale_y))
+        cropped = min(crop[2] - crop[0], crop[3] - crop[1])
+    return crop, max(1, cropped // min_size) if min_size is not None else 1
 
 
-def decoded_size(path: str | os.PathLike, min_size: int, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
-    """The (height, width) of load_image(path, min_size), read from the file's header: nothing decoded."""
+def decoded_size(
+    path: str | os.PathLike, min_size: int, max_pixels: int = MAX_PIXELS, box: list[int] | None = None
+) -> tuple[int, int]:
+    """The (height, width) of load_image(path, min_size, box=box), read from the file's header: nothing
+    decoded."""
     with open_image(path, max_pixels) as image:
-        factor = _reduction(image, min_size)
-        width, height = image.size
+        crop, factor = _reduction(image, min_size, box)
+        width, height = image.size if crop is None else (crop[2] - crop[0], crop[3] - crop[1])
     return -(-height // factor), -(-width // factor)  # Image.reduce rounds up
 
 
-def decode_jpegs(paths: list[str], min_size: int, device, max_pixels: int = MAX_PIXELS) -> list[torch.Tensor]:
+def decode_jpegs(
+    paths: list[str],
+    min_size: int,
+    device,
+    max_pixels: int = MAX_PIXELS,
+    boxes: dict[str, list[int]] | None = None,
+) -> list[torch.Tensor]:
     """JPEG files decoded together on ``device`` (nvJPEG on a GPU, batched) to uint8 3 x H x W at the size
-    load_image gives: the full decode averaged over pixel areas to it, where libjpeg scales the DCT."""
-    sizes = [decoded_size(path, min_size, max_pixels) for path in paths]
+    load_image gives: the full decode (cut to the file's box in ``boxes``, where it has one) averaged over
+    pixel areas to it, where libjpeg scales the DCT."""
+    boxes = boxes or {}
+    sizes = [decoded_size(path, min_size, max_pixels, boxes.get(path)) for path in paths]
     data = [read_file(str(path)) for path in paths]
     decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    images = [crop_box(image, boxes.get(path)) for image, path in zip(decoded, paths)]
     return [
         image
         if tuple(image.shape[-2:]) == size
         else F.interpolate(image[None].float(), size=size, mode="area")[0].round_().to(torch.uint8)
-        for image, size in zip(decoded, sizes)
+        for image, size in zip(images, sizes)
     ]
+
+
+def crop_box(image: torch.Tensor, box: list[int] | None) -> torch.Tensor:
+    """A ... x H x W image cut to ``box`` ([left, top, right, bottom]; None: kept whole)."""
+    if box is None:
+        return image
+    left, top, right, bottom = box
+    return image[..., top:bottom, left:right]
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

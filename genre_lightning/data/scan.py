@@ -3,7 +3,8 @@ trains (data.bad_files=error) or is left out of the split (skip), instead of fai
 
 JPEGs are decoded at libjpeg's smallest DCT scale (1/8, grey), which reads every byte of the entropy-coded
 data, so a truncated file shows, for a small share of a full decode's cost; PNGs are verified (every chunk and
-its checksum) without decoding. Results are cached per file by path, size and modification time under
+its checksum) without decoding. With data.trim=auto each image's plot area is found too (decoded at the size
+genre_lightning/data/trim.py says). Results are cached per file by path, size and modification time under
 data.cache_dir, so a later run re-checks only new and changed files.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from genre_lightning.data.images import open_image
 from genre_lightning.data.parallel import cache_key, parallel_map
+from genre_lightning.data.trim import image_box
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
 from genre_lightning.tables import shown
@@ -56,17 +58,23 @@ def format_bad_files(files: list[tuple[str, str]]) -> str:
     return "".join(f"{shown(path)}\t{' '.join(reason.split())}\n" for path, reason in files)
 
 
-def check_image(path: str, max_pixels: int) -> dict | str:
+def check_image(path: str, max_pixels: int, find_boxes: bool = False) -> dict | str:
     """The image's record if it decodes, else the one-line reason it does not. The record holds plain
-    values only (it is cached as JSON): ``size``, [width, height] from the header."""
+    values only (it is cached as JSON): ``size``, [width, height] from the header; with ``find_boxes``,
+    ``box``, the plot area (genre_lightning/data/trim.py)."""
     try:
         with open_image(path, max_pixels) as image:
             record = {"size": list(image.size)}
-            if image.format == "JPEG":
+            if image.format == "JPEG" and find_boxes:  # its decode reads every byte too
+                record["box"] = image_box(image)
+            elif image.format == "JPEG":
                 image.draft("L", (1, 1))
                 image.load()
             else:
                 image.verify()
+        if find_boxes and "box" not in record:  # verify() leaves nothing to decode: opened again
+            with open_image(path, max_pixels) as image:
+                record["box"] = image_box(image)
         return record
     except UserError as err:
         return str(err)
@@ -105,20 +113,30 @@ def find_bad(records: dict[str, dict | str], image_size: int) -> list[tuple[str,
 
 
 def scan(
-    files: list[str], max_pixels: int, cache_dir: str | os.PathLike | None, num_workers: int = 0
+    files: list[str],
+    max_pixels: int,
+    cache_dir: str | os.PathLike | None,
+    num_workers: int = 0,
+    find_boxes: bool = False,
 ) -> dict[str, dict | str]:
     """check_image of every file, in ``num_workers`` processes, reusing the cached result of files whose
-    size and modification time are unchanged."""
+    size and modification time are unchanged (and that hold a box, where ``find_boxes`` asks for one)."""
     started = time.perf_counter()
     cache_path = _cache_path(files, cache_dir)
     cached = _read_cache(cache_path, max_pixels)
     stamps = {path: _stamp(path) for path in files}
-    results = {path: cached[path][1] for path in files if path in cached and cached[path][0] == stamps[path]}
+    results = {
+        path: cached[path][1]
+        for path in files
+        if path in cached
+        and cached[path][0] == stamps[path]
+        and not (find_boxes and isinstance(cached[path][1], dict) and "box" not in cached[path][1])
+    }
     todo = [path for path in files if path not in results]
     if todo:
         # a worker checks 32 files per round trip; a handful of files is quicker checked here
         workers = num_workers if len(todo) > 64 else 0
-        check = functools.partial(check_image, max_pixels=max_pixels)
+        check = functools.partial(check_image, max_pixels=max_pixels, find_boxes=find_boxes)
         results.update(zip(todo, parallel_map(check, todo, workers, chunk=32)))
         if cache_path is not None:
             _write_cache(cache_path, max_pixels, {path: [stamps[path], results[path]] for path in files})

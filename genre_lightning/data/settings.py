@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal, Union
 
 from genre_lightning.data.images import MAX_PIXELS
+from genre_lightning.data.trim import check_trim
 from genre_lightning.errors import UserError
 
 # the kinds of value a config can hold, as a user reads them
@@ -46,6 +47,7 @@ class DataSettings:
     resident_share: float = 0.5
     bad_files: Literal["error", "skip"] = "error"
     max_image_pixels: int = MAX_PIXELS
+    trim: Literal["auto", "off"] | list[int] = "auto"
     # a teacher's probabilities per training image (data/soft_labels.py), the training targets
     soft_labels: str | None = None
     # how the images were rendered from songs (configs/rendering/), for a folder without spectrogram.json
@@ -94,6 +96,8 @@ class DataSettings:
                 "most 1; fix data.resident_share"
             )
 
+        check_trim(self.trim)  # a box: four pixels, right of left and below top
+
     @property
     def selected_folds(self) -> list[int]:
         """The folds this run trains: all of them, or the one ``fold`` names."""
@@ -130,7 +134,7 @@ def _kind_name(kind) -> str:
     if origin is Literal:
         return ", ".join(str(arg) for arg in args)
     if origin is list:
-        return "a list of names" if args[0] is str else "a list of configs"
+        return {str: "a list of names", int: "a list of whole numbers"}.get(args[0], "a list of configs")
     if kind is type(None):
         return "null"
     if kind is Mapping:

@@ -18,6 +18,7 @@ import torch
 
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.data import presets
+from genre_lightning.data.trim import check_trim
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
 
@@ -99,8 +100,14 @@ def _hparams(state) -> dict:
         _check_type("class_names[]", name, str)
     if not presets.VALUES["resize_size"][0](preprocessing["min_size"]):  # the decode size: a positive int
         raise ValueError(f"unusable preprocessing (min_size {preprocessing['min_size']!r})")
+    usual = preprocessing.get("trim_usual", [])  # [width, height, *box] per image size
+    if not isinstance(usual, list) or not all(
+        isinstance(row, list) and len(row) == 6 and all(type(v) is int for v in row) for row in usual
+    ):
+        raise ValueError("unusable preprocessing (trim_usual is not a list of [width, height, *box])")
     try:
         presets.build(preprocessing["transform"], train=False, prefix="preprocessing.transform.")
+        check_trim(preprocessing.get("trim", "off"), "preprocessing.trim")
         if preprocessing.get("spectrogram") is not None:  # how songs are rendered for this model
             Rendering.from_dict(preprocessing["spectrogram"])
     except (UserError, ValueError, TypeError) as err:

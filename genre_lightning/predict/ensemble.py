@@ -15,7 +15,8 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data import presets
-from genre_lightning.data.images import MAX_PIXELS, load_image, open_image
+from genre_lightning.data.images import MAX_PIXELS, crop_box, load_image, open_image
+from genre_lightning.data.trim import file_box
 from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.performance import device_type, inference_bf16
 from genre_lightning.predict.checkpoint import load_classifier
@@ -171,6 +172,9 @@ class Ensemble:
         # the eval preset the checkpoint names by family, rebuilt from its values (checked when loaded)
         self.transform = presets.build(first.preprocessing["transform"], train=False)
         self.min_size: int = first.preprocessing["min_size"]
+        # how training cut its images to their plot area (data.trim); checkpoints from before it cut nothing
+        self.trim = first.preprocessing.get("trim", "off")
+        self.trim_usual: list[list[int]] = first.preprocessing.get("trim_usual", [])
         self.max_image_pixels = max_image_pixels
         self.net = MeanProbabilities(self.models).eval()
         self.device = torch.device(device)
@@ -183,15 +187,18 @@ class Ensemble:
     def preprocess(self, path: str | os.PathLike, decoded: torch.Tensor | None = None) -> torch.Tensor:
         """Image file -> uint8 tensor exactly as the models were validated; an InputWarning for an image
         far smaller than the models' input. ``decoded``: the file's pixels from ``decode_jpegs``, transformed
-        where they are (on the device) instead of decoding the file again."""
+        where they are (on the device) instead of decoding the file again. A figure is cut to its plot area
+        first, as training cut its images (data.trim)."""
         if not Path(path).is_file():
             raise UserError(f"{shown(path)}: image not found; pass image=<spectrogram .jpg/.png>")
+        box = file_box(path, self.trim, self.trim_usual, self.max_image_pixels)
         if decoded is None:
-            image = load_image(path, self.min_size, self.max_image_pixels)
+            image = load_image(path, self.min_size, self.max_image_pixels, box)
             # load_image keeps the short side >= min_size when the file has that many pixels
             width, height = image.size
         else:
-            image, (height, width) = decoded, decoded.shape[-2:]
+            image = crop_box(decoded, box)
+            height, width = image.shape[-2:]
         if min(width, height) * MAX_ENLARGEMENT < self.min_size:
             warnings.warn(
                 f"image is {width}x{height} px, enlarged {self.min_size / min(width, height):.0f}x "

@@ -4,8 +4,9 @@ Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval transform's crop), va
 ImageNet normalisation are inside the graph. With test-time time crops (data.transforms.eval_crops > 1) the
 input is N x crops x 3 x H x W and each image's crops' logits are averaged. Output ``probabilities``: N x
 classes, the mean of the fold models' calibrated probabilities, softmax(logits / temperature). metadata_props:
-``class_names``, ``preprocessing`` (the eval transform preset's family and values, decode size and spectrogram
-rendering, as JSON), ``input``, ``checkpoints``.
+``class_names``, ``preprocessing`` (the eval transform preset's family and values, decode size, how images
+are cut to their plot area (trim, trim_usual: the caller cuts) and spectrogram rendering, as JSON),
+``input``, ``checkpoints``.
 """
 
 from __future__ import annotations

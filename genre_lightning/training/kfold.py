@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
+from genre_lightning.files import write_text
 from genre_lightning.performance import supported_precision
 from genre_lightning.run_layout import RunFolder
 from genre_lightning.training.callbacks.finite_loss import FiniteLoss
@@ -96,7 +97,8 @@ def train(cfg: DictConfig, checked: bool = False) -> dict:
 
 
 def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
-    """The datamodule's images scanned and split; split.json (and bad_files.txt) in the run folder."""
+    """The datamodule's images scanned and split; split.json, trim.txt (and bad_files.txt) in the run
+    folder."""
     datamodule.prepare_data()
     try:
         datamodule.setup()
@@ -105,6 +107,7 @@ def split_data(datamodule, run: RunFolder, resume: bool, writer: bool) -> None:
     if writer:
         if datamodule.left_out:
             write_bad_files(run, datamodule.left_out)
+        write_text(run.trim, datamodule.trim_report)
         keep_split(run, datamodule.split.to_dict(), resume)
 
 

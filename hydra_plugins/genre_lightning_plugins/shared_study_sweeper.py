@@ -1,12 +1,15 @@
-"""hparams_search=optuna: hydra-optuna-sweeper's Optuna sweeper, for one study shared by several processes.
+"""hparams_search=optuna: our Hydra sweeper on Optuna (4 or later), one study shared by every process given
+its storage (configs/hydra/sweeper/optuna.yaml).
 
-hydra-optuna-sweeper runs n_trials trials in each process: two processes on one storage would make a study of
-twice n_trials, and a sweep started again after it stopped would run n_trials more. This sweeper runs the
-same trials (the same sampling, launcher and files), n_jobs at a time, only while the study holds fewer than
-n_trials trials that are finished or running, whichever process runs them. So any number of processes, on
-any machines that reach the storage, share the n_trials, and a sweep stopped (Ctrl-C, SIGTERM) and started
-again with the same command runs only what is missing: the trial it was running is marked FAIL, as Optuna
-marks a trial whose objective raised, and is not counted.
+Each batch asks the study for n_jobs trials, samples hydra.sweeper.params (search_space.py's syntax; a value
+given on the command line is held fixed) and launches them as jobs through the configured launcher (in
+turn here, or as SLURM jobs); each job's return value (train.py's optimized_metric) is told to the study.
+Batches go on only while the study holds fewer than n_trials trials that are finished or running, whichever
+process runs them. So any number of processes, on any machines that reach the storage (optuna_storage.py),
+share the n_trials, and a sweep stopped (Ctrl-C, SIGTERM) and started again with the same command runs only
+what is missing: the trials it was running are marked FAIL, as Optuna marks a trial whose objective raised,
+and are not counted. A sweep started again in the same hydra.sweep.dir numbers its jobs on from the job
+folders already there.
 
 Two processes may ask for the last trials at the same moment: the study numbers trials in the order it
 creates them, so the one whose trial comes after the first n_trials marks it FAIL (never run) and stops. At
@@ -14,128 +17,140 @@ the end each process reports: the study's best trial, from the last process to f
 the number of trials still running, from the others. Each process writes its own sweep folder (its
 sweep_summary.csv ranks its own jobs) and optimization_results.yaml (the study's best when it ended).
 
-Without a storage (or a study_name) the study lives in this process only: the sweeper is
-hydra-optuna-sweeper's, as it is.
+Hydra imports every module under hydra_plugins for every command: Optuna is imported only when a sweep
+starts, so that a plain install (no sweeps extra) imports this module quietly.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-try:
-    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
-except ModuleNotFoundError:
-    # Hydra imports every module under hydra_plugins for every command: without the sweeps extra this
-    # module still imports, quietly, and SharedStudySweeper is a plain class that Hydra does not register
-    OptunaSweeper = object
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.files import write_text
+from genre_lightning.training.interrupt import stop_signals
+from hydra_plugins.genre_lightning_plugins.optuna_storage import open_storage
+from hydra_plugins.genre_lightning_plugins.search_space import parse
 
 log = logging.getLogger(__name__)
 
-
-def open_storage(url: str):
-    """Optuna's storage at url. Processes started at once on a new database all create its tables, and on
-    PostgreSQL all but one fail (a type or table that another created a moment before): they connect again,
-    and find the tables made."""
-    import optuna
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
-
-    try:
-        return optuna.storages.RDBStorage(url)
-    except (IntegrityError, ProgrammingError):
-        time.sleep(1)
-        return optuna.storages.RDBStorage(url)
+RESULTS_FILE = "optimization_results.yaml"
 
 
-class StudyFull(Exception):
-    """Trials asked for when the study already had its n_trials: they are marked FAIL, never run."""
+class SharedStudySweeper(Sweeper):
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: str,
+        n_trials: int,
+        n_jobs: int,
+        storage: str | None = None,
+        study_name: str | None = None,
+        params: DictConfig | None = None,
+    ) -> None:
+        # the sampler is built when a sweep starts (configs/hydra/sweeper/optuna.yaml: _recursive_: false)
+        self.sampler, self.direction, self.n_trials, self.n_jobs = sampler, direction, n_trials, n_jobs
+        self.storage, self.study_name = storage, study_name
+        self.params = dict(params or {})
 
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
 
-class SharedStudySweeper(OptunaSweeper):
-    def __init__(self, **params: Any) -> None:
-        # Hydra imports every plugin module at start-up: Optuna only when a sweep is made
-        from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl
-        from optuna.trial import TrialState
-
-        owner = self
-
-        class Impl(OptunaSweeperImpl):
-            def _configure_trials(self, trials, *args, **kwargs):
-                """Between asking for trials and launching them: none beyond the study's n_trials."""
-                if owner.n_trials is not None and not owner.asked_before and trials[0].number > 0:
-                    # Another process started the study, or this one is started again: the sampler's seed
-                    # would draw that process's values (Optuna's first trials are random) once more
-                    self.sampler.reseed_rng()
-                owner.asked_before = owner.asked_before or bool(trials)
-                owner.asked.extend(trials)
-                if owner.n_trials is not None:
-                    states = {t.number: t.state for t in trials[0].study.get_trials(deepcopy=False)}
-                    for trial in trials:
-                        before = [
-                            n for n, state in states.items() if n < trial.number and state != TrialState.FAIL
-                        ]
-                        if len(before) >= owner.n_trials:
-                            raise StudyFull
-                return super()._configure_trials(trials, *args, **kwargs)
-
-        self.asked: list = []
-        self.asked_before = False
-        # the study's n_trials, while a shared study is swept
-        self.n_trials: int | None = None
-        self.sweeper = Impl(**params)
-
+    @exit_on_user_error
     def sweep(self, arguments: list[str]) -> None:
-        impl = self.sweeper
-        if impl.storage is None or impl.study_name is None:
-            return impl.sweep(arguments)
-        import optuna
-        from optuna.trial import TrialState
-
-        # one storage for every batch (hydra-optuna-sweeper would connect anew for each)
-        if isinstance(impl.storage, str):
-            impl.storage = open_storage(impl.storage)
+        try:
+            import optuna
+        except ModuleNotFoundError:
+            raise UserError("hparams_search needs Optuna: pip install -e '.[sweeps]'") from None
+        if self.n_trials < 1 or self.n_jobs < 1:
+            raise UserError(
+                f"hydra.sweeper.n_trials={self.n_trials}, n_jobs={self.n_jobs}: both must be at least 1; fix "
+                "hydra.sweeper.n_trials or hydra.sweeper.n_jobs"
+            )
+        space, fixed = parse([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial: the jobs log their own
         study = optuna.create_study(
-            study_name=impl.study_name,
-            storage=impl.storage,
-            directions=impl._get_directions(),
+            study_name=self.study_name,
+            storage=open_storage(self.storage),
+            sampler=instantiate(self.sampler),
+            direction=self.direction,
             load_if_exists=True,
         )
-        self.n_trials = n_trials = impl.n_trials
-        counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+        if study.get_trials(deepcopy=False):
+            # another process started the study, or this one is started again: the sampler's seed would
+            # draw that process's values (Optuna's first trials are random) once more
+            study.sampler.reseed_rng()
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        job = next_job(sweep_dir)
         ran = 0
-        # the sweeper's own lines (study, storage, best value) would repeat for each batch: said once below
-        quiet = logging.getLogger(impl.__module__)
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
-            while (remaining := n_trials - len(study.get_trials(deepcopy=False, states=counted))) > 0:
-                impl.n_trials = min(impl.n_jobs, remaining)
-                self.asked.clear()
-                try:
-                    impl.sweep(arguments)
-                    ran += len(self.asked)
-                except StudyFull:
-                    self.fail_unfinished(study)
-                except BaseException:
-                    # stopped: this batch's unfinished trials leave the count, so a restart runs them again
-                    self.fail_unfinished(study)
-                    raise
-        finally:
-            quiet.setLevel(level)
-            impl.n_trials, self.n_trials = n_trials, None
-        self.report(study, ran)
+        with stop_signals() as stops:
+            try:
+                while (room := self.n_trials - len(counted(study))) > 0:
+                    trials = self._within_n_trials(
+                        study, [study.ask() for _ in range(min(self.n_jobs, room))]
+                    )
+                    if not trials:
+                        continue
+                    overrides = [self._sample(trial, space, fixed) for trial in trials]
+                    try:
+                        returns = self.launcher.launch(overrides, initial_job_idx=job)
+                    except BaseException:
+                        # stopped: the unfinished trials leave the count, so a restart runs them again
+                        fail_running(study, trials)
+                        raise
+                    job += len(returns)
+                    ran += len(trials)
+                    tell(study, trials, returns)
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM between two jobs (inside a job, train.py exits with 130 or 143 itself)
+                raise SystemExit(143 if stops else 130) from None
+        self._report(study, ran, sweep_dir)
 
-    def fail_unfinished(self, study) -> None:
-        """This batch's trials that have not finished, marked FAIL."""
+    def _within_n_trials(self, study, trials: list) -> list:
+        """The trials numbered within the study's first n_trials (failed ones left out); the others, asked
+        for by another process at the same moment, are marked FAIL (never run)."""
         from optuna.trial import TrialState
 
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        for trial in self.asked:
-            if states[trial.number] == TrialState.RUNNING:
-                study.tell(trial.number, state=TrialState.FAIL)
+        kept = []
+        for trial in trials:
+            before = [n for n, state in states.items() if n < trial.number and state != TrialState.FAIL]
+            if len(before) < self.n_trials:
+                kept.append(trial)
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+        return kept
 
-    def report(self, study, ran: int) -> None:
+    @staticmethod
+    def _sample(trial, space: dict[str, Any], fixed: dict[str, str]) -> list[str]:
+        """The trial's job overrides: a value drawn for each key of the search space, the fixed ones as given
+        (kept in the study as the trial's user attributes)."""
+        from optuna.distributions import CategoricalDistribution, IntDistribution
+
+        for name, dist in space.items():
+            if isinstance(dist, CategoricalDistribution):
+                trial.suggest_categorical(name, dist.choices)
+            elif isinstance(dist, IntDistribution):
+                trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+            else:
+                trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        for name, value in fixed.items():
+            trial.set_user_attr(name, value)
+        return [f"{name}={value}" for name, value in {**trial.params, **fixed}.items()]
+
+    def _report(self, study, ran: int, sweep_dir: Path) -> None:
         from optuna.trial import TrialState
 
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -151,8 +166,10 @@ class SharedStudySweeper(OptunaSweeper):
                 len(finished),
                 len(running),
             )
-        elif finished:
-            best = study.best_trial
+        if not finished:
+            return
+        best = study.best_trial
+        if not running:
             log.info(
                 "%s: %d trial(s) run here, %d finished; best trial #%d: value %s, %s",
                 name,
@@ -162,3 +179,47 @@ class SharedStudySweeper(OptunaSweeper):
                 best.value,
                 best.params,
             )
+        results = {"name": "optuna", "best_params": best.params, "best_value": best.value}
+        write_text(sweep_dir / RESULTS_FILE, OmegaConf.to_yaml(OmegaConf.create(results)))
+
+
+def counted(study) -> list:
+    """The trials that count towards n_trials: finished, or running (here or in another process)."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def next_job(sweep_dir: Path) -> int:
+    """The number of the sweep's next job: after the job folders a sweep before left in sweep_dir."""
+    numbers = (
+        [int(path.name) for path in sweep_dir.glob("*") if path.name.isdigit()] if sweep_dir.is_dir() else []
+    )
+    return max(numbers, default=-1) + 1
+
+
+def fail_running(study, trials: list) -> None:
+    """Those of ``trials`` still running in the study, marked FAIL."""
+    from optuna.trial import TrialState
+
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    for trial in trials:
+        if states[trial.number] == TrialState.RUNNING:
+            study.tell(trial, state=TrialState.FAIL)
+
+
+def tell(study, trials: list, returns: Sequence[JobReturn]) -> None:
+    """Each job's value told to its trial; a job that failed marks its trial FAIL, and its error, raised once
+    every trial is told, stops the sweep (a bug would fail every trial alike)."""
+    from optuna.trial import TrialState
+
+    failed = None
+    for trial, result in zip(trials, returns, strict=True):
+        try:
+            study.tell(trial, float(result.return_value))
+        except Exception as err:  # the job's own error, raised by return_value, or a value that is no number
+            study.tell(trial, state=TrialState.FAIL)
+            failed = failed or err
+    if failed is not None:
+        raise failed

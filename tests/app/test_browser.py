@@ -6,31 +6,16 @@ Skipped, with the reason, where Playwright or Chromium is missing; .ci/run insta
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from PIL import Image
 
 from genre_lightning.app.page import rounded
 from genre_lightning.predict.report import top_k
+from tools.chromium import ARGS, CHROMIUM, WAIT_MS
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'"
 )
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# headless, and nothing fetched from the internet: the page must work from this machine alone
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-# a prediction on this machine's CPU, with the other tests running beside it, can take a while
-WAIT_MS = 120_000
 
 
 @pytest.fixture

@@ -1,18 +1,23 @@
 """One Optuna study from several processes (hparams_search=optuna with a storage): two sweeps started at once
-share the study's n_trials, on SQLite and on a live PostgreSQL server (tests/cluster/services.py); a sweep
-stopped and started again with the same command finishes its study."""
+share the study's n_trials, on SQLite, a journal file and a live PostgreSQL server
+(tests/cluster/conftest.py); SLURM jobs share one through a journal file; a sweep stopped and started again
+with the same command in the same sweep folder finishes its study."""
 
 import json
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from cluster.services import finish, start_train
-from conftest import TINY
+from conftest import ROOT, TINY
 from omegaconf import OmegaConf
+
+from cluster.processes import finish, start_train
+from hydra_plugins.genre_lightning_plugins.optuna_storage import open_storage
 
 pytestmark = pytest.mark.cluster
 
@@ -27,20 +32,27 @@ SMALL = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "journal", "postgresql"])
 def storage(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/optuna.db"
+    if request.param == "journal":
+        return f"journal:{tmp_path}/optuna.journal"
     return request.getfixturevalue("postgres")
 
 
-def search(log_dir: Path, demo_root, storage: str, study: str, n_trials: int) -> subprocess.Popen:
-    """`python train.py hparams_search=optuna ...` on the storage, started; its sweep folder is its own
-    (logs/multiruns/<time>) under log_dir."""
-    return start_train(
+def arguments(log_dir: Path, demo_root, storage: str, study: str, n_trials: int) -> list[str]:
+    """train.py's arguments for a search on the storage; its sweep folder is its own (logs/multiruns/<time>)
+    under log_dir."""
+    return [
         "hparams_search=optuna", *SMALL, f"data.root={demo_root}", f"hydra.sweeper.n_trials={n_trials}",
         f"hydra.sweeper.storage='{storage}'", f"hydra.sweeper.study_name={study}", f"paths.log_dir={log_dir}",
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+def search(log_dir: Path, demo_root, storage: str, study: str, n_trials: int, *more: str) -> subprocess.Popen:
+    """`python train.py hparams_search=optuna ...` on the storage, started."""
+    return start_train(*arguments(log_dir, demo_root, storage, study, n_trials), *more)
 
 
 def jobs(log_dir: Path) -> list[Path]:
@@ -51,7 +63,7 @@ def jobs(log_dir: Path) -> list[Path]:
 def check_study(storage: str, study: str, n_trials: int, log_dir: Path) -> list[optuna.trial.FrozenTrial]:
     """The study holds n_trials finished trials, numbered once each, each run once in a job folder of its
     own with the sampled values; any other trial failed (stopped, or asked after the study was full)."""
-    trials = optuna.load_study(study_name=study, storage=storage).trials
+    trials = optuna.load_study(study_name=study, storage=open_storage(storage)).trials
     assert [trial.number for trial in trials] == list(range(len(trials)))
     finished = [trial for trial in trials if trial.state.name == "COMPLETE"]
     assert len(finished) == n_trials
@@ -89,19 +101,45 @@ def test_two_processes_share_one_study(storage, demo_root, tmp_path):
 
 def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path):
     storage, study = f"sqlite:///{tmp_path}/optuna.db", "restarted"
-    proc = search(tmp_path, demo_root, storage, study, n_trials=2)
+    # one sweep folder for both: the restart numbers its jobs on from those there
+    sweep = tmp_path / "multiruns" / "search"
+    proc = search(tmp_path, demo_root, storage, study, 2, f"hydra.sweep.dir={sweep}")
     # stopped (SIGTERM, as a cluster's time limit) while its second trial trains
     deadline = time.monotonic() + 240
-    while not list((tmp_path / "multiruns").glob("*/1/split.json")):
+    while not (sweep / "1" / "split.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    finish(proc, code=143)
+    out = finish(proc, code=143)
+    assert "Exception ignored" not in out and "Traceback" not in out, out[-3000:]
     trials = optuna.load_study(study_name=study, storage=storage).trials
     assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL"]
 
-    # the same command again: the study's first trial is kept, and one more makes its two
-    out = finish(search(tmp_path, demo_root, storage, study, n_trials=2))
+    # the same command again: the study's first trial is kept, and one more, job 2, makes its two
+    out = finish(search(tmp_path, demo_root, storage, study, 2, f"hydra.sweep.dir={sweep}"))
     finished = check_study(storage, study, 2, tmp_path)
     assert [trial.number for trial in finished] == [0, 2]
     assert "1 trial(s) run here, 2 finished; best trial #" in out
+    assert (sweep / "2" / "cv_summary.json").is_file() and not (sweep / "1" / "cv_summary.json").exists()
+
+
+def test_slurm_jobs_share_one_study_through_a_journal_file(slurm, demo_root, tmp_path):
+    # two searches as one SLURM job array, sharing a study through a file on the filesystem they both see
+    storage, study = f"journal:{tmp_path}/optuna.journal", "on_slurm"
+    command = shlex.join([sys.executable, "train.py", *arguments(tmp_path, demo_root, storage, study, 3)])
+    script = tmp_path / "search.sh"
+    script.write_text(
+        "#!/bin/bash\n"
+        f"#SBATCH --array=0-1 --cpus-per-task=1 --mem=1G --output={tmp_path}/job_%a.out\n"
+        f"cd {ROOT} && exec {command}\n"
+    )
+    array = slurm.run("sbatch", "--parsable", str(script)).strip()
+    deadline = time.monotonic() + 300
+    # until no task of the array is pending, running or ending (squeue names no ended job)
+    while slurm.run("squeue", "-h", "-j", array, "-t", "PD,CF,R,CG").strip():
+        assert time.monotonic() < deadline, slurm.run("squeue", "-j", array)
+        time.sleep(0.5)
+    outs = [(tmp_path / f"job_{task}.out").read_text() for task in (0, 1)]
+    check_study(storage, study, 3, tmp_path)
+    assert len(jobs(tmp_path)) == 3
+    assert sum("best trial #" in out for out in outs) == 1, outs

@@ -1,4 +1,4 @@
-"""Sweeps on a live one-node SLURM cluster (tests/cluster/services.py): fold jobs as a job array give the
+"""Sweeps on a live one-node SLURM cluster (tests/cluster/conftest.py): fold jobs as a job array give the
 run folders, sweep_summary.csv and merged cv_summary.json of the local launcher; a job cancelled with
 scancel is reported and finished with resume=."""
 
@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster.services import finish, start_train
 from conftest import ROOT, TINY
 
+from cluster.processes import finish, start_train
 from genre_lightning.run_layout import SWEEP_SUMMARY_FILE
 
 pytestmark = pytest.mark.cluster

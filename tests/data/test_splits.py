@@ -57,5 +57,5 @@ def test_the_scan_cache_holds_relative_paths_in_sub_folders(tmp_path, monkeypatc
     with caplog.at_level(logging.INFO):
         first = scan(files, 10**6, "cache")
         second = scan(files, 10**6, "cache")
-    assert first == second == {path: [80, 60] for path in files}
+    assert first == second == {path: {"size": [80, 60]} for path in files}
     assert "3 checked, 0 unchanged" in caplog.text and "0 checked, 3 unchanged" in caplog.text

@@ -18,6 +18,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
@@ -159,4 +160,11 @@ def test_tensorboard_plots_epochs_groups_genres_and_shows_the_folds_mean(tiny_cf
     assert folds == pytest.approx([fold["val/acc"] for fold in summary["folds"]])
     mean = [e.value for e in cv.Scalars("cv/val/acc_mean")]
     assert mean == pytest.approx([summary["metrics"]["val/acc_mean"]] * 2)
-    assert "hparams" in cv.Tags()["tensors"] or cv.summary_metadata
+    # and the run's HPARAMS row: its settings beside every metric's mean across the folds
+    plugin = cv.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(plugin["_hparams_/session_start_info"]).session_start_info
+    assert start.hparams["lr"].number_value == pytest.approx(cfg.model.optimizer.lr)
+    assert start.hparams["max_epochs"].number_value == 3
+    experiment = HParamsPluginData.FromString(plugin["_hparams_/experiment"]).experiment
+    tags = {info.name.tag for info in experiment.metric_infos}
+    assert {"cv/val/acc_mean", "cv/test/acc_mean"} <= tags

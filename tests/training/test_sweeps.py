@@ -138,14 +138,20 @@ def test_event_files_hold_images_and_per_class_scores(fold_sweep):
 
 
 def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_path):
-    sweep, storage = tmp_path / "sweep", f"sqlite:///{tmp_path}/optuna.db"
-    # data.batch_size is fixed by SMALL, so Optuna samples lr, weight decay, dropout and crop scale.
-    # Ranked by the validation loss: accuracies on 21 images tie too often to tell an order.
-    train_py(
-        "hparams_search=optuna", *SMALL, f"data.root={demo_root}", "data.fold=0", "hydra.sweeper.n_trials=2",
-        f"hydra.sweeper.storage='{storage}'", "hydra.sweeper.study_name=test", f"hydra.sweep.dir={sweep}",
-        "optimized_metric=val/loss_mean", "hydra.sweeper.direction=minimize", log_dir=tmp_path,
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    # The documented command (docs/scale.md) in a folder of its own, whose logs/ gets the sweep: with the
+    # default paths.log_dir (${hydra:runtime.cwd}/logs) and hydra.sweep.dir, which the sweeper reads before
+    # Hydra's first job. data.batch_size is fixed by SMALL, so Optuna samples lr, weight decay, dropout and
+    # crop scale. Ranked by the validation loss: accuracies on 21 images tie too often to tell an order.
+    proc = subprocess.run(
+        [sys.executable, ROOT / "train.py", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMALL,
+         f"data.root={demo_root}", "data.fold=0", f"hydra.sweeper.storage='{storage}'",
+         "hydra.sweeper.study_name=test", "optimized_metric=val/loss_mean",
+         "hydra.sweeper.direction=minimize"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [sweep] = (tmp_path / "logs" / "multiruns").iterdir()
     rows = read_rows(sweep)
     losses = [float(row["val/loss_mean"]) for row in rows]
     assert len(rows) == 2 and losses[0] < losses[1]

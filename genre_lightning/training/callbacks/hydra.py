@@ -36,6 +36,11 @@ class ClaimRunFolder(Callback):
         HydraConfig.instance().set_config(config)
         self._check_and_claim(config, config.hydra.run.dir)
 
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra sets HydraConfig only in each job's run_job, and the sweeper and launcher read the default
+        # hydra.sweep.dir (${hydra:runtime.cwd}) before the first job; ${now:...} is cached in `config`
+        HydraConfig.instance().set_config(config)
+
     @exit_on_user_error
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         # a multirun job's folder (a run's was claimed above): Hydra has written its config already

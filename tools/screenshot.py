@@ -2,7 +2,7 @@
 test) picks the medley example and photographs the whole page.
 
     python train.py experiment=demo                       # or any finished run
-    python tests/app/screenshot.py ckpt=latest            # app.py's arguments
+    python tools/screenshot.py ckpt=latest                # app.py's arguments
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_browser import ARGS, CHROMIUM, WAIT_MS, sync_api
+from chromium import ARGS, CHROMIUM, WAIT_MS
+from playwright import sync_api
 
 from genre_lightning.files import write_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "app.png"
 # a song of three genres in turn: the timeline shows the changes, the headline a near-tie
 EXAMPLE = "medley-classical-rock-electronic.flac"

@@ -1,6 +1,6 @@
-"""Fixtures of live services for the cluster tests (tests/conftest.py imports them): a one-node SLURM
-cluster (munge, slurmctld, slurmd) and a PostgreSQL server, each started in the test's temporary folder
-for the session and stopped after it. CPU only, no cgroups (a container has none to give): processes
+"""Fixtures of live services for the cluster tests: a one-node SLURM cluster (munge, slurmctld, slurmd) and
+a PostgreSQL server, each started in the test's temporary folder for the session (the first test that asks)
+and stopped after it. CPU only, no cgroups (a container has none to give): processes
 tracked by their parent pid, tasks not bound to cores."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,30 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 # Debian's packages: munge, slurmctld, slurmd and the client commands; PostgreSQL's server binaries
 SLURM_PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
 POSTGRES_BIN = Path("/usr/lib/postgresql")
-
-
-def start_train(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """`python train.py ARGS`, started (the cluster tests run several at once)."""
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen, code: int = 0) -> str:
-    """What a started process printed (stdout, then stderr), once it has exited with status `code`."""
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == code, out[-3000:] + err[-3000:]
-    return out + err
 
 
 def free_port() -> int:
@@ -204,15 +182,19 @@ def postgres():
         return subprocess.run(check, capture_output=True).returncode == 0
 
     try:
+        # --no-sync: a throwaway database need not wait for the disk
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "optuna", "--auth=trust", "-E", "UTF8"]
         subprocess.run(
-            as_nobody(str(bin_dir / "initdb"), "-D", str(data), "-U", "optuna", "--auth=trust", "-E", "UTF8"),
+            as_nobody(*initdb, "--no-sync"),
             check=True,
             capture_output=True,
         )
         procs.append(
             subprocess.Popen(
+                # nor its commits (the tests check who sees which trial, not what survives a power cut)
                 as_nobody(str(bin_dir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                          "-k", str(root)),
+                          "-k", str(root), "-c", "fsync=off", "-c", "synchronous_commit=off",
+                          "-c", "full_page_writes=off"),
                 stdout=open(log, "w"),  # noqa: SIM115 (kept open by the server)
                 stderr=subprocess.STDOUT,
             )
