@@ -48,6 +48,10 @@ class DataSettings:
     bad_files: Literal["error", "skip"] = "error"
     max_image_pixels: int = MAX_PIXELS
     trim: Literal["auto", "off"] | list[int] = "auto"
+    # a teacher's probabilities per training image (data/soft_labels.py), the training targets
+    soft_labels: str | None = None
+    # how the images were rendered from songs (configs/rendering/), for a folder without spectrogram.json
+    rendering: Mapping | None = None
 
     @classmethod
     def from_config(cls, values: Mapping) -> DataSettings:

@@ -95,7 +95,6 @@ def mixed_run(trained_run: Path, folder: Path) -> Path:
     [
         ("image", "image not found"),
         ("ckpt", "checkpoint not found"),
-        ("no_ckpt", "ckpt is required; pass ckpt=<value> on the command line"),
         ("garbage", "not a genre-lightning checkpoint"),
         ("members", "other.ckpt: classes or preprocessing differ from"),
         ("nothing", "pass one of image="),
@@ -130,8 +129,6 @@ def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, demo_root, tmp
         args["image"] = str(tmp_path / "missing.jpg")
     elif which == "ckpt":
         args["ckpt"] = str(tmp_path / "missing.ckpt")
-    elif which == "no_ckpt":
-        del args["ckpt"]
     elif which == "garbage":
         args["ckpt"] = str(tmp_path / "garbage.ckpt")
         Path(args["ckpt"]).write_bytes(b"\x00not a checkpoint")
