@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -260,8 +261,12 @@ def test_latest_picks_the_newest_finished_run(entry, trained_run, demo_root, tmp
     names = ["2025-01-01_09-00-00-000000", "2025-03-01_09-00-00-000000", "2025-05-01_09-00-00-000000"]
     for name in names:  # two finished runs (the trained one's folds), and a newer one still training
         (runs / name).mkdir(parents=True)
+        # hard links: a run's own files, as a copy would be (a symbolic link out of a run folder is refused)
         for part in ("split.json", "fold_0", "fold_1", "cv_summary.json")[: 2 if name == names[-1] else 4]:
-            (runs / name / part).symlink_to(trained_run / part)
+            if (trained_run / part).is_dir():
+                shutil.copytree(trained_run / part, runs / name / part, copy_function=os.link)
+            else:
+                os.link(trained_run / part, runs / name / part)
     image = next(demo_root.glob("Pop/*.jpg"))
     result = entry(
         "predict.py", "ckpt=latest", f"runs_dir={runs}", f"image={image}", f"output={tmp_path / 'p.json'}"
