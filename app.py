@@ -1,5 +1,6 @@
 """A local web page for trying a trained model: drop in a song or a spectrogram image, see the genres.
 
+    python app.py                                                # no ckpt: the bundled FMA-small model
     python app.py ckpt=latest                                    # newest finished run, folds ensembled
     python app.py ckpt=logs/train/runs/<run> port=8080 max_seconds=900
     python app.py ckpt=latest host=0.0.0.0                       # serve it to the network

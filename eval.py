@@ -1,6 +1,7 @@
 """Score a trained run (its fold ensemble and each fold) or one checkpoint on a labelled folder of
 spectrogram images, <folder>/<Genre>/*.jpg|png: accuracy, macro F1, NLL and calibration error.
 
+    python eval.py images=data/fma_style                         # no ckpt: the bundled FMA-small model
     python eval.py ckpt=latest images=data/other_set
     python eval.py ckpt=logs/train/runs/<run> images=/data/gtzan_spectrograms
     python eval.py ckpt=logs/train/runs/<run>/fold_0/checkpoints/best.ckpt images=data/demo

@@ -1,5 +1,6 @@
 """Predict the genres of spectrogram images or songs with a trained checkpoint or a whole k-fold run.
 
+    python predict.py audio=song.mp3                             # no ckpt: the bundled FMA-small model
     python predict.py ckpt=latest image=song.jpg                 # newest finished run, folds ensembled
     python predict.py ckpt=logs/train/runs/<run> audio=music/ top_k=3 output=preds.csv
     python predict.py ckpt=latest audio=song.mp3 per_window=true aggregate=vote output=song.json

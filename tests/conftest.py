@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 from PIL import Image
 
+from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import SpectrogramSpec
 from genre_lightning.demo.dataset import make_demo_dataset
 from genre_lightning.demo.synth import synthesize
@@ -42,6 +43,13 @@ TINY = [
 ]
 
 torch.set_num_threads(2)
+
+
+def fma_small() -> Rendering:
+    """rendering=fma_small (configs/rendering/fma_small.yaml), the bundled model's."""
+    return Rendering.from_dict(
+        OmegaConf.to_container(OmegaConf.load(CONFIGS / "rendering" / "fma_small.yaml"))
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genre_lightning"
 # What each part of the package may import (besides itself): the flow is
 # shared names -> audio -> data -> models -> training -> predict -> explain -> app, with the demo set beside
 # data.
-# The run folder's layout is a shared name too: training writes the folder, prediction reads it.
-BASE = {"constants", "errors", "files", "tables", "run_layout"}
+# The run folder's layout is a shared name too: training writes the folder, prediction reads it; and so is
+# where the bundled model's files are: prediction uses it, the models start from its network.
+BASE = {"constants", "errors", "files", "tables", "run_layout", "pretrained"}
 ALLOWED = {
     "__init__": set(),
     "constants": set(),
@@ -22,6 +23,7 @@ ALLOWED = {
     "files": set(),
     "tables": set(),
     "run_layout": {"constants", "files"},
+    "pretrained": set(),
     "performance": {"errors"},
     # scores of class probabilities and the report files made of them, for training and evaluation alike
     "metrics": BASE,

@@ -24,6 +24,7 @@ from genre_lightning.constants import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS
 from genre_lightning.errors import UserError, one_line
 from genre_lightning.predict.inference import Prediction
 from genre_lightning.predict.report import clock, to_records, top_k
+from genre_lightning.pretrained import DESCRIPTION, bundled_checkpoints
 
 TITLE = "genre-lightning"
 # probabilities on the page and through the API are rounded to this many decimals (0.1234: 12.34%); the
@@ -38,13 +39,17 @@ def formats(extensions: tuple[str, ...]) -> str:
 def introduction(classifier: FileClassifier) -> str:
     ensemble, rendering = classifier.ensemble, classifier.rendering
     count = len(ensemble.checkpoints)
-    models = "one checkpoint" if count == 1 else f"{count} fold checkpoints, averaged"
+    models = "one checkpoint" if count == 1 else f"{count} checkpoints, averaged"
+    if ensemble.checkpoints == bundled_checkpoints():
+        models = f"{DESCRIPTION}, {models}"
     window = "whole songs" if rendering.window_seconds is None else f"{rendering.window_seconds:g} s windows"
+    genres = ", ".join(ensemble.class_names)
     return (
         f"# {TITLE}\n"
         f"Drop in a song ({formats(AUDIO_EXTENSIONS)}, up to {classifier.max_seconds:g} s) or a spectrogram "
-        f"image ({formats(IMAGE_EXTENSIONS)}). The model ({models}; {len(ensemble.class_names)} genres) "
-        f"hears songs in {window}; a song's answer is the {classifier.aggregate} of its windows'."
+        f"image ({formats(IMAGE_EXTENSIONS)}). The model ({models}) knows {len(ensemble.class_names)} "
+        f"genres: {genres}. It hears songs in {window}; a song's answer is the {classifier.aggregate} of its "
+        "windows'."
     )
 
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from genre_lightning.audio.spectrogram import SpectrogramSpec, check_keys, load_audio, render, window_spans
+from genre_lightning.audio.spectrogram import (
+    SpectrogramSpec,
+    audio_rate,
+    check_keys,
+    load_audio,
+    render,
+    window_spans,
+)
 from genre_lightning.constants import DEMO_MARKER, RENDERING_MARKER
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
@@ -75,7 +82,15 @@ class Rendering:
 
     def render_file(self, path: str | os.PathLike) -> list[SongWindow]:
         """One JPEG per window of the audio file; raises AudioError for a file that cannot be decoded."""
-        return self.render(self.load(path))
+        rendering = self.for_file(path)
+        return rendering.render(rendering.load(path))
+
+    def for_file(self, path: str | os.PathLike) -> Rendering:
+        """How to render this audio file: itself, or with spec.native_rate itself at the file's own sample
+        rate (read from its header); AudioError if the file is not audio."""
+        if not self.spec.native_rate:
+            return self
+        return replace(self, spec=self.spec.at_rate(audio_rate(path)))
 
     def load(self, path: str | os.PathLike) -> np.ndarray:
         """The audio file as mono samples at the spectrogram's rate; AudioError if it cannot be decoded."""

@@ -1,7 +1,10 @@
 """Audio -> mel-spectrogram image, matching the look of the project's training images.
 
-The real dataset is librosa-style ``specshow(power_to_db(melspectrogram(y), ref=np.max))``
-rendered in magma without axes: low frequencies at the bottom, time left to right.
+The real datasets are librosa-style ``specshow(power_to_db(melspectrogram(y), ref=np.max))`` drawn
+without axes: low frequencies at the bottom, time left to right. The published one in magma at
+1984x1478 (drawn here by resizing the dB levels, ``draw="resize"``); FMA-small's 128x128 viridis images
+as matplotlib rasterised them on a small figure (``draw="specshow"``: which of a clip's ~2,600 frames a
+pixel column shows is the rasteriser's doing, so the same drawing is repeated here).
 Every path that turns audio into an image (demo data, audio-folder conversion,
 prediction on audio files) goes through :func:`render`, so train and serve pixels agree.
 """
@@ -9,9 +12,10 @@ prediction on audio files) goes through :func:`render`, so train and serve pixel
 from __future__ import annotations
 
 import functools
+import io
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ from genre_lightning.tables import shown
 
 # librosa's power_to_db floor: keeps log10 finite on digital silence.
 _AMIN = 1e-10
+DRAWINGS = ("resize", "specshow")
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,20 @@ class SpectrogramSpec:
     top_db: float = 80.0  # dynamic range kept below the clip's loudest bin
     width: int = 1984
     height: int = 1478
+    # a matplotlib colormap's name
+    colormap: str = "magma"
+    # True: each file is read at its own sample rate, never resampled (fmax None = its Nyquist);
+    # sample_rate is then only the rate of audio made here (the demo synthesiser's)
+    native_rate: bool = False
+    # how the dB array becomes pixels: "resize" (its levels resized to width x height, then coloured) or
+    # "specshow" (drawn by matplotlib as librosa's specshow on a width x height px figure, then resized
+    # back to width x height: see draw_specshow)
+    draw: str = "resize"
 
     def __post_init__(self) -> None:
+        if self.draw not in DRAWINGS:
+            raise ValueError(f"SpectrogramSpec.draw must be one of {', '.join(DRAWINGS)}, got {self.draw!r}")
+        _lut(self.colormap)  # an unknown name fails here
         nyquist = self.sample_rate / 2
         fmax = nyquist if self.fmax is None else self.fmax
         if min(self.sample_rate, self.n_fft, self.hop_length, self.n_mels, self.width, self.height) <= 0:
@@ -60,9 +77,19 @@ class SpectrogramSpec:
         check_keys(cls, d, "SpectrogramSpec")
         return cls(**d)
 
+    def at_rate(self, rate: int) -> SpectrogramSpec:
+        """The spec for audio read at ``rate``: itself, or with native_rate itself at sample rate ``rate``."""
+        return replace(self, sample_rate=int(rate)) if self.native_rate else self
+
 
 # the plain values a field of these annotations takes (read from files: no bool for a number, no string)
-_PLAIN = {"int": (int,), "float": (int, float), "float | None": (int, float, type(None))}
+_PLAIN = {
+    "int": (int,),
+    "float": (int, float),
+    "float | None": (int, float, type(None)),
+    "bool": (bool,),
+    "str": (str,),
+}
 
 
 def check_keys(cls, d: dict, name: str) -> None:
@@ -75,7 +102,8 @@ def check_keys(cls, d: dict, name: str) -> None:
         raise ValueError(f"unknown {name} keys: {', '.join(map(str, unknown))}")
     for f in fields(cls):
         kinds = _PLAIN.get(f.type)
-        if f.name in d and kinds and (isinstance(d[f.name], bool) or not isinstance(d[f.name], kinds)):
+        bad_bool = isinstance(d.get(f.name), bool) and bool not in (kinds or ())
+        if f.name in d and kinds and (bad_bool or not isinstance(d[f.name], kinds)):
             raise TypeError(
                 f"{name}.{f.name} must be {f.type.replace(' | None', ' or null')}, got {d[f.name]!r}"
             )
@@ -131,6 +159,11 @@ def _libsndfile(path, call):
 def audio_seconds(path) -> float:
     """The length of an audio file, read from its header (the samples are not decoded)."""
     return _libsndfile(path, lambda: sf.info(str(path)).duration)
+
+
+def audio_rate(path) -> int:
+    """The sample rate of an audio file, read from its header."""
+    return int(_libsndfile(path, lambda: sf.info(str(path)).samplerate))
 
 
 def load_audio(path, sample_rate: int) -> np.ndarray:
@@ -243,19 +276,28 @@ def log_mel(audio: np.ndarray, spec: SpectrogramSpec) -> np.ndarray:
 
 
 @functools.cache
-def _magma_lut() -> np.ndarray:
+def _lut(colormap: str) -> np.ndarray:
     import matplotlib  # only needed once to build the table; keeps importing this module cheap
 
-    lut = np.round(matplotlib.colormaps["magma"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+    try:
+        colors = matplotlib.colormaps[colormap](np.linspace(0.0, 1.0, 256))
+    except KeyError:
+        raise ValueError(
+            f"unknown colormap {colormap!r}; use a matplotlib name such as magma or viridis"
+        ) from None
+    lut = np.round(colors[:, :3] * 255).astype(np.uint8)
     lut.flags.writeable = False
     return lut
 
 
 def to_image(db: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
-    """Colour a [n_mels, frames] dB array as a magma RGB image of spec.width x spec.height."""
+    """Colour a [n_mels, frames] dB array as an RGB image of spec.width x spec.height, drawn as spec.draw
+    says."""
     db = np.asarray(db, dtype=np.float32)
     if db.ndim != 2:
         raise ValueError(f"to_image expects a 2-D [n_mels, frames] array, got shape {db.shape}")
+    if spec.draw == "specshow":
+        return draw_specshow(db, spec)
     # Row 0 of an image is its top; spectrogram convention puts low frequencies at the bottom.
     level = (np.flipud(db) + spec.top_db) / spec.top_db
     # Interpolate levels before colouring: blending RGB would invent colours that are not on the magma curve.
@@ -263,7 +305,29 @@ def to_image(db: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
     level = np.asarray(Image.fromarray(np.ascontiguousarray(level)).resize(size, Image.Resampling.BILINEAR))
     # matplotlib's own quantisation for a 256-entry colormap.
     index = np.clip((level * 256).astype(np.int32), 0, 255)
-    return Image.fromarray(_magma_lut()[index])
+    return Image.fromarray(_lut(spec.colormap)[index])
+
+
+def draw_specshow(db: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
+    """The dB array as FMA-small's images were made: librosa's specshow (a pcolormesh of one cell per frame
+    and mel band, coloured over the array's own min..max) on a spec.width x spec.height px figure at 100 dpi
+    with matplotlib's default margins and no axes, saved with a tight box (no padding: the data set's
+    images have no white border), then resized to spec.width x spec.height with PIL's default filter."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported on first use, as _lut's
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    figure = Figure(figsize=(spec.width / dpi, spec.height / dpi), dpi=dpi)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    # cell centres at 0..n-1, as specshow's coordinates for an axis of no type; autoscaling then shows
+    # exactly the mesh
+    axes.pcolormesh(np.arange(db.shape[1]), np.arange(db.shape[0]), db, cmap=spec.colormap, shading="auto")
+    axes.set_axis_off()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0)
+    with Image.open(buffer) as drawn:
+        return drawn.convert("RGB").resize((spec.width, spec.height))
 
 
 def render(audio: np.ndarray, spec: SpectrogramSpec) -> Image.Image:
@@ -298,10 +362,12 @@ def window_spans(
 __all__ = [
     "AudioError",
     "SpectrogramSpec",
+    "audio_rate",
     "audio_seconds",
     "hz_to_mel",
     "load_audio",
     "log_mel",
+    "draw_specshow",
     "mel_filterbank",
     "render",
     "to_image",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from genre_lightning.audio.rendering import read_marker
+from genre_lightning.audio.rendering import Rendering, read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
@@ -20,10 +21,11 @@ from genre_lightning.data.images import ImageFiles, decode_jpegs, decoded_size
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
 from genre_lightning.data.scan import BadImages, find_bad, scan
 from genre_lightning.data.settings import DataSettings
+from genre_lightning.data.soft_labels import soft_targets
 from genre_lightning.data.splits import Split, discover, song_of
 from genre_lightning.data.transforms import batches_of_one_size
 from genre_lightning.data.trim import CroppedImages, check_trim, plan
-from genre_lightning.errors import UserError, build
+from genre_lightning.errors import UserError, build, config_part
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,15 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.split: Split | None = None
         self.drawn: Drawn | None = None  # the split and what drawing it found (duplicates, counts)
         self.read = None  # path -> RGB image, decoded or from the cache; set by setup()
+        # how the images were made from songs, for a folder without a marker (which wins); checked here
+        with config_part("data.rendering"):
+            rendering = settings.rendering
+            if isinstance(rendering, DictConfig):
+                rendering = OmegaConf.to_container(rendering)
+            self.rendering = Rendering.from_dict(rendering) if rendering is not None else None
+        # the teacher's probabilities of each non-test image (data.soft_labels), read and checked against
+        # the split by setup(): the training targets, if set
+        self.teacher: dict[str, torch.Tensor] | None = None
 
     @staticmethod
     def _presets(settings: DataSettings):
@@ -110,6 +121,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 )
             counts = Counter(label for _, label in self.split.items)
             log.info("classes: %s", {name: counts[i] for i, name in enumerate(classes)})
+            if self.settings.soft_labels is not None:
+                files = [path for fold in [*self.split.folds, self.split.train or []] for path, _ in fold]
+                test = [path for path, _ in self.split.test]
+                targets = soft_targets(self.settings.soft_labels, self.root, classes, files, test)
+                self.teacher = dict(zip(files, targets))
         if self.read is None and self.settings.cache:
             files = [path for path, _ in self.split.items]
             settings = self.settings
@@ -164,7 +180,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def preprocessing(self) -> dict:
         """Everything a checkpoint needs to turn an image file, or a song rendered as the images were, into
         model input."""
-        rendering = read_marker(self.root)
+        rendering = read_marker(self.root) or self.rendering
         return {
             "transform": self.eval_transform.settings,
             "min_size": self.settings.resize_size,
@@ -172,16 +188,20 @@ class SpectrogramDataModule(pl.LightningDataModule):
             # training images of its size), off, or one box for all
             "trim": self.trim,
             "trim_usual": self.usual_boxes,
-            # None when the folder does not say how its images were made; prediction then assumes the
-            # published spec
+            # None when neither the folder nor data.rendering says how its images were made; prediction then
+            # assumes the published spec
             "spectrogram": rendering.to_dict() if rendering else None,
         }
 
-    def loader(self, items: list[tuple[str, int]], train: bool) -> DataLoader | ResidentBatches:
+    def loader(
+        self, items: list[tuple[str, int]], train: bool, targets: torch.Tensor | None = None
+    ) -> DataLoader | ResidentBatches:
         """The batches of (file, label) pairs with this module's decoding, transforms and settings: from the
-        images kept on the training device (data.resident), or a DataLoader that decodes them."""
+        images kept on the training device (data.resident), or a DataLoader that decodes them. ``targets``:
+        class probabilities per file (N x classes) to give instead of the labels."""
         self.setup()
-        files, labels = [p for p, _ in items], [y for _, y in items]
+        files = [p for p, _ in items]
+        labels = [y for _, y in items] if targets is None else targets
         transform = self.train_transform if train else self.eval_transform
         if self._use_resident():
             return ResidentBatches(
@@ -282,7 +302,11 @@ class SpectrogramDataModule(pl.LightningDataModule):
         self.fold = fold
 
     def train_dataloader(self) -> DataLoader | ResidentBatches:
-        return self.loader(self.split.train_val(self.fold)[0], train=True)
+        items = self.split.train_val(self.fold)[0]
+        targets = None
+        if self.teacher is not None:
+            targets = torch.stack([self.teacher[path] for path, _ in items])
+        return self.loader(items, train=True, targets=targets)
 
     def val_dataloader(self) -> DataLoader | ResidentBatches:
         return self.loader(self.split.train_val(self.fold)[1], train=False)

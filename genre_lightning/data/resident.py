@@ -141,7 +141,7 @@ class ResidentBatches:
         self,
         resident: Resident,
         files: list[str],
-        labels: list[int],
+        labels: list[int] | torch.Tensor,
         transform,
         batch_size: int,
         train: bool,
@@ -150,7 +150,7 @@ class ResidentBatches:
         self.files = files
         self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
         self.rows = torch.tensor([resident.row[path] for path in files], device=device)
-        self.labels = torch.tensor(labels, device=device)
+        self.labels = torch.as_tensor(labels, device=device)
         if train:  # as the loaders: a last partial batch is dropped (unless it would drop all)
             stop = len(files) // batch_size * batch_size if len(files) > batch_size else len(files)
             self.batches = [

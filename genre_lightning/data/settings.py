@@ -54,6 +54,10 @@ class DataSettings:
     split: str | None = None
     folds: Literal["drawn", "given"] = "drawn"
     trim: Literal["auto", "off"] | list[int] = "auto"
+    # a teacher's probabilities per training image (data/soft_labels.py), the training targets
+    soft_labels: str | None = None
+    # how the images were rendered from songs (configs/rendering/), for a folder without spectrogram.json
+    rendering: Mapping | None = None
 
     @classmethod
     def from_config(cls, values: Mapping) -> DataSettings:

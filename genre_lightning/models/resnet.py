@@ -7,6 +7,9 @@ from torch import nn
 from torchvision import models
 
 from genre_lightning.errors import UserError
+from genre_lightning.pretrained import FOLDER as PRETRAINED
+from genre_lightning.pretrained import NAME as BUNDLED
+from genre_lightning.pretrained import bundled_checkpoints
 
 ARCHS = {
     "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
@@ -15,12 +18,16 @@ ARCHS = {
 }
 
 
+# model.weights: a network's starting point besides random (null)
+WEIGHTS = ("imagenet", BUNDLED)
+
+
 def check_arch(arch: str, weights: str | None) -> None:
     """Fail on an architecture or weights name that build_resnet does not know."""
     if arch not in ARCHS:
         raise UserError(f"model.arch={arch!r} is not supported; choose one of {sorted(ARCHS)}")
-    if weights not in (None, "imagenet"):
-        raise UserError(f"model.weights={weights!r} is not supported; use imagenet or null")
+    if weights is not None and weights not in WEIGHTS:
+        raise UserError(f"model.weights={weights!r} is not supported; use {', '.join(WEIGHTS)} or null")
 
 
 def build_resnet(
@@ -34,17 +41,20 @@ def build_resnet(
     """ResNet whose final layer is Dropout(dropout) -> Linear(features, num_classes).
 
     weights="imagenet" loads torchvision's ImageNet weights from $TORCH_HOME/hub/checkpoints (downloaded there
-    on first use); None starts from random weights. in_channels=1 takes one magnitude channel
-    (data.transforms.colormap): the first convolution's ImageNet weights are summed over RGB, which on a grey
-    image computes what the RGB network computes on it. ``width`` is the channel count of the first stage
-    (torchvision's is 64; each later stage doubles it): 32 has a quarter of the compute, which on small
-    spectrograms (FMA's 128 x 128) trains faster for nearly the same accuracy (docs/accuracy.md: the lighter
-    recipe).
+    on first use); "fma_small" takes the body (all but the head) of the bundled model
+    (genre_lightning/pretrained), whose arch, width and in_channels it must have; None starts from random
+    weights. in_channels=1 takes one magnitude channel (data.transforms.colormap): the first convolution's
+    ImageNet weights are summed over RGB, which on a grey image computes what the RGB network computes on it.
+    ``width`` is the channel count of the first stage (torchvision's is 64; each later stage doubles it): 32
+    has a quarter of the compute, which on small spectrograms (FMA's 128 x 128) trains faster for nearly the
+    same accuracy (docs/accuracy.md: the lighter recipe).
     """
     if in_channels not in (1, 3):
         raise UserError(f"model.in_channels={in_channels}: use 3 (RGB) or 1 (data.transforms.colormap set)")
     check_arch(arch, weights)
-    if width != 64 and weights is not None:
+    if weights == BUNDLED:
+        body = bundled_body(arch, width, in_channels)
+    elif width != 64 and weights is not None:
         raise UserError(
             f"model.width={width}: ImageNet weights exist for width 64 only; set model.weights=null"
         )
@@ -66,7 +76,35 @@ def build_resnet(
         with torch.no_grad():
             net.conv1.weight.copy_(rgb.weight.sum(dim=1, keepdim=True))
     net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(net.fc.in_features, num_classes))
+    if weights == BUNDLED:
+        net.load_state_dict(body, strict=False)  # every tensor but the new head's (bundled_body checks)
     return net
+
+
+def bundled_body(arch: str, width: int, in_channels: int) -> dict[str, torch.Tensor]:
+    """The bundled model's network without its head, as float32 tensors named as in ``build_resnet``'s
+    network; a one-line UserError when the config's arch, width or in_channels differ from the bundled
+    model's (its first checkpoint, for an ensemble).
+
+    The file is the package's own, read as data (torch.load with weights_only, as predict/checkpoint.py
+    reads every checkpoint; the models layer cannot import prediction)."""
+    files = bundled_checkpoints()
+    if not files:
+        raise UserError(f"model.weights={BUNDLED}: no bundled model in {PRETRAINED}; reinstall the package")
+    state = torch.load(files[0], map_location="cpu", weights_only=True)
+    shape = {key: state["hyper_parameters"][key] for key in ("arch", "width", "in_channels")}
+    if shape != {"arch": arch, "width": width, "in_channels": in_channels}:
+        settings = " ".join(f"model.{key}={value}" for key, value in shape.items())
+        raise UserError(
+            f"model.weights={BUNDLED}: the bundled model is {shape['arch']} at width {shape['width']} with "
+            f"{shape['in_channels']} input channel(s), not {arch} at {width} with {in_channels}; "
+            f"set {settings}"
+        )
+    return {
+        key.removeprefix("net."): tensor.float() if tensor.is_floating_point() else tensor
+        for key, tensor in state["state_dict"].items()
+        if key.startswith("net.") and not key.startswith("net.fc.")
+    }
 
 
 def _set_width(net: models.ResNet, width: int) -> None:

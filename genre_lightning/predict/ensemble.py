@@ -240,6 +240,7 @@ class Ensemble:
         """Audio file -> one uint8 tensor per window, through the same JPEG images the dataset builder
         writes, and each window's start and end in the song (seconds); an InputWarning for audio shorter
         than a window or silent."""
+        rendering = rendering.for_file(path)
         audio = rendering.load(path)
         for doubt in rendering.doubts(audio):
             warnings.warn(doubt, InputWarning, stacklevel=2)

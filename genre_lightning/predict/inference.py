@@ -16,6 +16,7 @@ from genre_lightning.audio.spectrogram import AudioError
 from genre_lightning.errors import UserError, input_warnings
 from genre_lightning.files import files_below
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints, pick_device
+from genre_lightning.pretrained import DESCRIPTION, bundled_checkpoints
 
 # a window's start and end in its song, seconds
 Span = tuple[float, float]
@@ -117,11 +118,22 @@ def check_inference(batch_size: int, aggregate: str) -> None:
         raise UserError(f"aggregate={aggregate}: unknown; use {', '.join(AGGREGATES)}")
 
 
+def model_checkpoints(ckpt: str | os.PathLike | None, runs_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoints ``ckpt`` names (see find_checkpoints), or with none given the bundled model's, which
+    is said in one line on stderr."""
+    if ckpt is not None:
+        return find_checkpoints(ckpt, runs_dir)
+    print(
+        f"no ckpt given: using {DESCRIPTION}; pass ckpt=<run folder or .ckpt> for your own", file=sys.stderr
+    )
+    return bundled_checkpoints()
+
+
 def load_ensemble(cfg) -> Ensemble:
     """predict.py's and app.py's models (configs/inference), the settings checked before any is loaded."""
     check_inference(cfg.batch_size, cfg.aggregate)
     return Ensemble(
-        find_checkpoints(cfg.ckpt, cfg.runs_dir),
+        model_checkpoints(cfg.ckpt, cfg.runs_dir),
         pick_device(cfg.device),
         cfg.precision,
         cfg.max_image_pixels,

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from genre_lightning.errors import UserError, build
 from genre_lightning.models.classifier import optimization
-from genre_lightning.models.resnet import check_arch
+from genre_lightning.models.resnet import BUNDLED, check_arch
 from genre_lightning.training.library_noise import known_library_warnings
 
 
@@ -32,8 +32,10 @@ def check_config(cfg: DictConfig):
     interval = cfg.model.get("scheduler_interval", "epoch")
     stand_in = [torch.nn.Parameter(torch.zeros(1))]
     optimization(stand_in, cfg.model.optimizer, cfg.model.get("scheduler"), interval=interval, total_steps=1)
-    # the model with its values, without pretrained weights (check_arch has found those)
-    build("model", cfg.model, class_names=["a", "b"], weights=None)
+    # the model with its values, without ImageNet's weights (check_arch has found those); the bundled model's
+    # are in the package, and building with them refuses an arch, width or in_channels that differ
+    weights = cfg.model.weights if cfg.model.weights == BUNDLED else None
+    build("model", cfg.model, class_names=["a", "b"], weights=weights)
     epochs = cfg.trainer.get("max_epochs")
     if epochs is not None and (
         not isinstance(epochs, int) or isinstance(epochs, bool) or epochs == 0 or epochs < -1

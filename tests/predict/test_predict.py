@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,6 @@ def mixed_run(trained_run: Path, folder: Path) -> Path:
     [
         ("image", "image not found"),
         ("ckpt", "checkpoint not found"),
-        ("no_ckpt", "ckpt is required; pass ckpt=<value> on the command line"),
         ("garbage", "not a genre-lightning checkpoint"),
         ("members", "other.ckpt: classes or preprocessing differ from"),
         ("nothing", "pass one of image="),
@@ -130,8 +130,6 @@ def test_usage_errors_are_one_line_and_exit_2(entry, trained_run, demo_root, tmp
         args["image"] = str(tmp_path / "missing.jpg")
     elif which == "ckpt":
         args["ckpt"] = str(tmp_path / "missing.ckpt")
-    elif which == "no_ckpt":
-        del args["ckpt"]
     elif which == "garbage":
         args["ckpt"] = str(tmp_path / "garbage.ckpt")
         Path(args["ckpt"]).write_bytes(b"\x00not a checkpoint")
@@ -263,8 +261,12 @@ def test_latest_picks_the_newest_finished_run(entry, trained_run, demo_root, tmp
     names = ["2025-01-01_09-00-00-000000", "2025-03-01_09-00-00-000000", "2025-05-01_09-00-00-000000"]
     for name in names:  # two finished runs (the trained one's folds), and a newer one still training
         (runs / name).mkdir(parents=True)
+        # hard links: a run's own files, as a copy would be (a symbolic link out of a run folder is refused)
         for part in ("split.json", "fold_0", "fold_1", "cv_summary.json")[: 2 if name == names[-1] else 4]:
-            (runs / name / part).symlink_to(trained_run / part)
+            if (trained_run / part).is_dir():
+                shutil.copytree(trained_run / part, runs / name / part, copy_function=os.link)
+            else:
+                os.link(trained_run / part, runs / name / part)
     image = next(demo_root.glob("Pop/*.jpg"))
     result = entry(
         "predict.py", "ckpt=latest", f"runs_dir={runs}", f"image={image}", f"output={tmp_path / 'p.json'}"
