@@ -57,10 +57,13 @@ class Resident:
             for i, image in zip(part, jpegs_on_device([files[i] for i in part])):
                 decoded[i] = prepare(image)
         # the loader as a process pool: each image decoded and prepared once, in file order
+        # with a generator of its own: a loader draws its workers' seed from the global generator, and the
+        # set may be decoded after a fold was seeded (a resumed run's first fold), whose crops must not move
         pool = DataLoader(
             ImageFiles([files[i] for i in on_host], on_host, v2.Compose([v2.PILToTensor(), prepare]), read),
             batch_size=None,
             num_workers=workers if on_host else 0,
+            generator=torch.Generator().manual_seed(0),
         )
         for image, i in pool:
             decoded[i] = image

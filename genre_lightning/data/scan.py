@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from genre_lightning.tables import shown
 log = logging.getLogger(__name__)
 
 # Bump when the checks or the record change, so cached results are checked again.
-SCAN_VERSION = 4
+SCAN_VERSION = 5
 # An image whose short side is under this share of the model's input is bad too: blown up that far it
 # holds no spectrogram detail (a 1x1 or 8x8 file is an export gone wrong, not data).
 MIN_SIDE_SHARE = 0.25
@@ -74,7 +75,14 @@ def check_image(path: str, max_pixels: int, find_boxes: bool = False) -> dict | 
         if find_boxes:  # verify() leaves nothing to decode: opened again
             with open_image(path, max_pixels) as image:
                 record["box"] = image_box(image)
-        return {**record, **fingerprint(load_image(path, SOURCE_SIDE, max_pixels))}
+        decoded = load_image(path, SOURCE_SIDE, max_pixels)
+        if "box" in record:
+            # the fingerprints of the plot area: figures exported by one script share their paper, axes
+            # and labels, which would make every one of them a near duplicate of the others
+            (width, height), (left, top, right, bottom) = record["size"], record["box"]
+            x, y = decoded.size[0] / width, decoded.size[1] / height
+            decoded = decoded.crop((int(left * x), int(top * y), math.ceil(right * x), math.ceil(bottom * y)))
+        return {**record, **fingerprint(decoded)}
     except UserError as err:
         return str(err)
 

@@ -137,7 +137,9 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
         "left_out": {"unknown_genres": data.unknown, "unreadable": dict(unreadable)},
         "genres_without_images": data.missing,
         "doubtful_images": doubtful,
-        "duplicates_of_training": training_duplicates(ensemble.checkpoints, data.files),
+        "duplicates_of_training": training_duplicates(
+            ensemble.checkpoints, data.files, ensemble.trim == "auto"
+        ),
         "ensemble": {"models": models, **ensemble_scores},
         "models": [
             {"checkpoint": str(path), **scores(model, labels)}
@@ -151,10 +153,11 @@ def evaluate(ensemble: Ensemble, data: LabelledImages, batch_size: int, out_dir:
     return result
 
 
-def training_duplicates(checkpoints: list[Path], files: list[Path]) -> list[list[str]]:
+def training_duplicates(checkpoints: list[Path], files: list[Path], find_boxes: bool) -> list[list[str]]:
     """[image, training image] pairs of one picture (duplicates.py's test) between ``files`` and the images
     the checkpoints' run trained on, from its image_hashes.json; none when the checkpoints are in no run
-    folder that has one (a run from before it was written, or a checkpoint copied elsewhere)."""
+    folder that has one (a run from before it was written, or a checkpoint copied elsewhere). ``find_boxes``:
+    the run's scan fingerprinted each image's plot area (data.trim=auto), so this one does too."""
     runs = [RunFolder(path.parents[2]) for path in checkpoints if len(path.parents) > 2]
     saved = next((run.image_hashes for run in runs if run.image_hashes.is_file()), None)
     if saved is None:
@@ -166,7 +169,7 @@ def training_duplicates(checkpoints: list[Path], files: list[Path]) -> list[list
         raise UserError(
             f"{saved}: not the image hashes train.py writes; restore the file or delete it"
         ) from None
-    checked = scan([str(path) for path in files], MAX_PIXELS, cache_dir=None)
+    checked = scan([str(path) for path in files], MAX_PIXELS, cache_dir=None, find_boxes=find_boxes)
     mine = [(path, record) for path, record in checked.items() if isinstance(record, dict)]
     names = list(trained)
     pairs = near_pairs(thumbnails([record for _, record in mine]), theirs)
@@ -220,7 +223,7 @@ def notes(result: dict) -> list[str]:
         lines.append(f"left out {len(unreadable)} unreadable image(s) (listed in {EVAL_FILE}): {first}")
     if result["doubtful_images"]:
         lines.append(
-            f"{result['doubtful_images']} image(s) far smaller than the models' input were scored as they "
-            "are: their answers are doubtful"
+            f"{result['doubtful_images']} image(s) were scored with a doubt (far smaller than the models' "
+            "input, or a plot area far from the training images'): their answers are doubtful"
         )
     return lines

@@ -29,9 +29,10 @@ TINY_FMA = [
 
 def run(*command: str, env: dict | None = None, timeout: float = 600) -> str:
     """What the command printed (stdout, then stderr), once it has exited 0 with no Lightning INFO line."""
-    proc = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+    # the test's Python first on PATH, as in an activated environment: gpu_check.sh calls `python`
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environment = {**os.environ, "PATH": path, **(env or {})}
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environment)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert [line for line in out.splitlines() if any(word in line for word in LIBRARY_LINES)] == []
