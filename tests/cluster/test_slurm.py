@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, TINY
 
 from cluster.processes import finish, start_train
-from genre_lightning.run_layout import SWEEP_SUMMARY_FILE
+from genre_lightning.run_folder.layout import SWEEP_SUMMARY_FILE
 
 pytestmark = pytest.mark.cluster
 
