@@ -29,6 +29,7 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def unreadable(path: str | os.PathLike, err: Exception) -> UserError:
+    """The one line for a file that PIL or the JPEG decoder cannot read."""
     return UserError(f"{shown(path)}: cannot read the image ({err}); remove or re-export the file")
 
 
