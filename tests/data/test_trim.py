@@ -37,10 +37,12 @@ def spectrogram(seed: int = 0, height: int = 48, width: int = 72, silent: int = 
     return levels
 
 
-def figure(path, form: str, draw: str = "imshow", levels=None, facecolor: str = "white") -> list[float]:
+def figure(
+    path, form: str, draw: str = "imshow", levels=None, facecolor: str = "white", spine: float = 0.8
+) -> list[float]:
     """Write the spectrogram as people export it; return matplotlib's plot area [left, top, right, bottom]
     in the file's pixels. form: margins (no axes), axes (ticks, labels, a title), colorbar, rgba
-    (transparent)."""
+    (transparent); ``spine``: the axis frame's width in points."""
     levels = spectrogram() if levels is None else levels
     fig = plt.figure(figsize=(3.2, 2.4), dpi=80, facecolor=facecolor)
     ax = fig.add_axes((0.08, 0.1, 0.84, 0.8) if form == "margins" else (0.18, 0.17, 0.6, 0.7))
@@ -48,6 +50,8 @@ def figure(path, form: str, draw: str = "imshow", levels=None, facecolor: str = 
         mesh = ax.imshow(levels, aspect="auto", origin="lower", cmap="magma", vmin=0, vmax=1)
     else:
         mesh = ax.pcolormesh(levels, cmap="viridis", vmin=0, vmax=1)
+    for side in ax.spines.values():
+        side.set_linewidth(spine)
     if form == "margins":
         ax.set_axis_off()
     else:
@@ -92,6 +96,23 @@ def test_a_plot_on_black_paper_is_found_and_a_silent_plot_edge_on_white_paper_is
     truth = figure(tmp_path / "silent.png", "colorbar", levels=spectrogram(silent=8))
     with Image.open(tmp_path / "silent.png") as image:
         assert np.abs(np.subtract(find_box(image), truth)).max() <= 2
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+@pytest.mark.parametrize("spine", [0.8, 3.0])
+def test_the_axis_frame_drawn_on_the_plots_edge_is_cut_off(tmp_path, suffix, spine):
+    """The spines (black, 1 and 3.3 px at 80 dpi) lie on the plot's edge, inside the paper's box, half of their
+    width over the plot: the box is what they leave of it, and none of its four outermost lines is black."""
+    path = tmp_path / f"framed.{suffix}"
+    truth = figure(path, "axes", "pcolormesh", spine=spine)
+    with Image.open(path) as image:
+        left, top, right, bottom = find_box(image)
+        plot = np.asarray(image.convert("RGB"))[top:bottom, left:right]
+    half = spine * 80 / 72 / 2
+    visible = np.add(truth, [half, half, -half, -half])
+    assert np.abs(np.subtract([left, top, right, bottom], visible)).max() <= 2
+    for edge in (plot[0], plot[-1], plot[:, 0], plot[:, -1]):
+        assert (edge.max(axis=-1) <= 48).mean() < 0.5, "a line of the frame is left"
 
 
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
