@@ -109,4 +109,4 @@ def test_sweeps_and_the_hparams_block_reach_each_familys_values(tmp_path):
     assert cfg.hparams.transforms == "resized_crop"
     cfg = compose_train(["experiment=fma_small", f"data.root={tmp_path}"], tmp_path / "run")
     assert cfg.hparams.crop_scale is None and cfg.hparams.eval_crops == 1
-    assert instantiate(cfg.data).train_transform.crop.width == 96
+    assert instantiate(cfg.data).train_preset.crop.width == 96
