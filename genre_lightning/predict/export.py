@@ -1,4 +1,4 @@
-"""The ensemble as one ONNX graph, with what a caller needs to prepare its input stored in the file.
+"""The ensemble as one ONNX graph, with what a caller needs to make its input stored in the file.
 
 Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval preset's crop), values 0-255; scaling and
 ImageNet normalisation are inside the graph. With test-time time crops (data.transforms.eval_crops > 1) the
