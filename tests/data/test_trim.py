@@ -232,7 +232,7 @@ def test_the_checkpoint_keeps_the_rule_and_prediction_cuts_a_figure_as_training_
     dm = SpectrogramDataModule(root=str(root), image_size=32, resize_size=32, num_folds=2)
     dm.setup()
     path = root / "Folk" / "3.png"
-    assert torch.equal(ensemble.preprocess(path), dm.eval_transform(dm.read(str(path))))
+    assert torch.equal(ensemble.preprocess(path), dm.eval_preset(dm.read(str(path))))
     # a figure of another size is cut to its own plot area; one of the training size whose plot area lies
     # elsewhere (margins only) to the training images' box, with a warning
     truth = figure(tmp_path / "large.png", "colorbar")
