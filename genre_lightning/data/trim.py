@@ -257,7 +257,7 @@ def report(
             f"{len(far)} image(s) whose own box lies far from the usual box of their size, cut to the usual "
             "one; each with the box found in it:\n"
         )
-        text += "".join(f"{path}\t{box or 'whole'}\n" for path, box in sorted(far.items()))
+        text += "".join(f"{shown(path)}\t{box or 'whole'}\n" for path, box in sorted(far.items()))
     commonest = "; ".join(f"{count} of {size}: {box}" for count, size, box in rows[:3])
     more = f"; {len(rows) - 3} other boxes" if len(rows) > 3 else ""
     return f"data.trim={trim}: {commonest}{more}; {len(far)} far from their size's usual box", text

@@ -143,15 +143,16 @@ def test_an_image_far_from_the_usual_box_of_its_size_is_listed_and_cut_to_it():
     records = {
         f"data/Rock/{i}.png": {"size": [320, 240], "box": [50, 40, 250, 200 + i % 2]} for i in range(4)
     }
-    records["data/Rock/quiet.png"] = {"size": [320, 240], "box": [70, 40, 250, 200]}  # its silent start
+    # its silent start; a tab in its name, escaped in trim.txt as in every list
+    records["data/Rock/qu\tiet.png"] = {"size": [320, 240], "box": [70, 40, 250, 200]}
     records["data/Folk/other.png"] = {"size": [200, 100], "box": [10, 10, 190, 90]}  # another size
     boxes, usual, line, text = plan("auto", records)
-    assert boxes["data/Rock/quiet.png"] == [50, 40, 250, 200], "cut to the usual box"
+    assert boxes["data/Rock/qu\tiet.png"] == [50, 40, 250, 200], "cut to the usual box"
     assert boxes["data/Rock/1.png"] == [50, 40, 250, 201], "a pixel off: its own box"
     assert boxes["data/Folk/other.png"] == [10, 10, 190, 90]
     assert usual == [[320, 240, 50, 40, 250, 200], [200, 100, 10, 10, 190, 90]]
     assert "1 far from" in line and "\n" not in line
-    assert "data/Rock/quiet.png\t[70, 40, 250, 200]" in text.splitlines()
+    assert "'data/Rock/qu\\tiet.png'\t[70, 40, 250, 200]" in text.splitlines()
     assert "3\t320x240\t[50, 40, 250, 200]" in text.splitlines()
 
 
