@@ -262,7 +262,7 @@ class Setup:
         )
 
 
-def prepare(args, folder: Path, work: Path) -> tuple[Setup, dict]:
+def build_setup(args, folder: Path, work: Path) -> tuple[Setup, dict]:
     """Our DataModule over the files, and the decoded cache built (and timed) once."""
     cfg, cached_cfg = our_config(args, folder, work, cache=False), our_config(args, folder, work, cache=True)
     ours = instantiate(cfg.data)
@@ -284,8 +284,8 @@ def measure_decoding(s: Setup) -> dict:
     sample = s.files[:256]
     return {
         "published": decode_pass(sample, published_read, published_transform(s.args.image_size)),
-        "ours": decode_pass(sample, s.ours.read, s.ours.eval_transform),
-        "cached": decode_pass(sample, s.cached.read, s.cached.eval_transform),
+        "ours": decode_pass(sample, s.ours.read, s.ours.eval_preset),
+        "cached": decode_pass(sample, s.cached.read, s.cached.eval_preset),
     }
 
 
@@ -425,7 +425,7 @@ def main(argv=None) -> None:
         if folder is None:
             folder = work / "images"
             generate_images(folder, args.images)
-        setup, build = prepare(args, folder, work)
+        setup, build = build_setup(args, folder, work)
         describe(setup, folder)
         decode, load = measure_decoding(setup), measure_loaders(setup)
         train, infer = measure_training(setup), measure_inference(setup)

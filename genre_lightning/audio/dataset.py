@@ -131,7 +131,7 @@ def read_log(out: Path) -> set[tuple[str, str]]:
     return done
 
 
-def prepare_output(out: Path, rendering: Rendering) -> IO:
+def claim_output(out: Path, rendering: Rendering) -> IO:
     """Claim ``out`` for this rendering: refuse folders of other data or made with other settings, and lock
     it against a second build_dataset.py (returns the lock; it holds until closed or this process ends)."""
     if out.exists() and not out.is_dir():
@@ -198,7 +198,7 @@ def _render_star(args):
 def build_dataset(songs: list[Song], out, rendering: Rendering, workers: int = 0) -> BuildReport:
     """Render every song not yet done into ``out``; ``workers`` > 0 renders in that many processes."""
     out = Path(out)
-    lock = prepare_output(out, rendering)
+    lock = claim_output(out, rendering)
     done = read_log(out)
     todo = [s for s in songs if (s.key, s.genre) not in done]
     report = BuildReport(songs=len(songs), skipped=len(songs) - len(todo))

@@ -16,6 +16,7 @@ from genre_lightning.audio.rendering import Rendering, read_marker
 from genre_lightning.constants import RENDERING_MARKER
 from genre_lightning.data import presets
 from genre_lightning.data.cache import decoded_images
+from genre_lightning.data.crops import batches_of_one_size
 from genre_lightning.data.drawing import Drawn, draw_split
 from genre_lightning.data.images import ImageFiles, decode_jpegs, decoded_size
 from genre_lightning.data.resident import Resident, ResidentBatches, choose
@@ -23,7 +24,6 @@ from genre_lightning.data.scan import BadImages, find_bad, scan
 from genre_lightning.data.settings import DataSettings
 from genre_lightning.data.soft_labels import soft_targets
 from genre_lightning.data.splits import Split, discover, song_of
-from genre_lightning.data.transforms import batches_of_one_size
 from genre_lightning.data.trim import CroppedImages, check_trim, plan
 from genre_lightning.errors import UserError, build, config_part
 
@@ -48,7 +48,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
             build(f"data.batch_augment[{i}]", augment)
             for i, augment in enumerate(settings.batch_augment or [])
         ]
-        self.train_transform, self.eval_transform = self._presets(settings)
+        self.train_preset, self.eval_preset = self._presets(settings)
         # the decoded images, made by the first loader that uses them; (device, resident or not), decided once
         self.resident_set: Resident | None = None
         self.resident_choice: tuple[str, bool] | None = None
@@ -182,7 +182,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
         model input."""
         rendering = read_marker(self.root) or self.rendering
         return {
-            "transform": self.eval_transform.settings,
+            "transform": self.eval_preset.settings,
             "min_size": self.settings.resize_size,
             # how each image is cut to its plot area: auto (found per image, held to the usual box of the
             # training images of its size), off, or one box for all
@@ -196,24 +196,22 @@ class SpectrogramDataModule(pl.LightningDataModule):
     def loader(
         self, items: list[tuple[str, int]], train: bool, targets: torch.Tensor | None = None
     ) -> DataLoader | ResidentBatches:
-        """The batches of (file, label) pairs with this module's decoding, transforms and settings: from the
+        """The batches of (file, label) pairs with this module's decoding, presets and settings: from the
         images kept on the training device (data.resident), or a DataLoader that decodes them. ``targets``:
         class probabilities per file (N x classes) to give instead of the labels."""
         self.setup()
         files = [p for p, _ in items]
         labels = [y for _, y in items] if targets is None else targets
-        transform = self.train_transform if train else self.eval_transform
+        preset = self.train_preset if train else self.eval_preset
         if self._use_resident():
-            return ResidentBatches(
-                self.resident_set, files, labels, transform, self.settings.batch_size, train
-            )
+            return ResidentBatches(self.resident_set, files, labels, preset, self.settings.batch_size, train)
         batch_size = self.settings.batch_size
         batching = {
             "batch_size": batch_size,
             "shuffle": train,
             "drop_last": train and len(files) > batch_size,
         }
-        if not train and transform.keeps_width:
+        if not train and preset.keeps_width:
             # whole images of different sizes, in file order, in batches of one size (from their headers)
             sizes = [
                 decoded_size(path, self.settings.resize_size, self.settings.max_image_pixels)
@@ -222,7 +220,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
             if len(set(sizes)) > 1:
                 batching = {"batch_sampler": batches_of_one_size(sizes, batch_size)}
         return DataLoader(
-            ImageFiles(files, labels, transform, self.read),
+            ImageFiles(files, labels, preset, self.read),
             **batching,
             num_workers=self.settings.num_workers,
             pin_memory=self.settings.pin_memory,
@@ -246,7 +244,6 @@ class SpectrogramDataModule(pl.LightningDataModule):
         if self.resident_choice is not None and self.resident_choice[0] == str(device):
             return self.resident_choice[1]
         files = [path for path, _ in self.split.items]
-        prepare = self.train_transform.prepare
         settings = self.settings
         keep, why = choose(
             settings.resident,
@@ -269,14 +266,20 @@ class SpectrogramDataModule(pl.LightningDataModule):
                 boxes=self.boxes,
             )
             self.resident_set = Resident(
-                files, self.read, prepare, device, self.settings.num_workers, jpegs if on_gpu else None
+                files,
+                self.read,
+                self.train_preset.before_crop,
+                device,
+                self.settings.num_workers,
+                jpegs if on_gpu else None,
             )
         return keep
 
     def resident_bytes(self, files: list[str]) -> int:
         """The bytes of ``files`` kept as one N x C x H x W tensor (data.resident): H and W those of the
-        largest prepared image. Each image's decoded size comes from its header; the preset's ``prepare``
-        runs on a blank image of each distinct size, so its resizing and channels count as they will."""
+        largest image after the preset's ``before_crop``. Each image's decoded size comes from its header;
+        ``before_crop`` runs on a blank image of each distinct size, so its resizing and channels count as
+        they will."""
         sizes = {
             decoded_size(
                 path, self.settings.resize_size, self.settings.max_image_pixels, self.boxes.get(path)
@@ -284,7 +287,7 @@ class SpectrogramDataModule(pl.LightningDataModule):
             for path in files
         }
         blank = functools.partial(torch.zeros, dtype=torch.uint8)
-        shapes = [self.train_transform.prepare(blank(3, height, width)).shape for height, width in sizes]
+        shapes = [self.train_preset.before_crop(blank(3, height, width)).shape for height, width in sizes]
         channels = shapes[0][0]
         return len(files) * channels * max(shape[1] for shape in shapes) * max(shape[2] for shape in shapes)
 

@@ -1,5 +1,6 @@
 """Transform presets: per family of transforms, a train preset and an eval preset with keyword-only values
-(as torchvision's references/classification/presets.py), chosen from FAMILIES by name.
+(as torchvision's references/classification/presets.py), chosen from FAMILIES by name. Each preset holds
+its steps as named parts (``to_tensor``, ``crop``...) and is called on one image.
 
 Settings are plain data, ``{"transforms": <family>, <value>: ...}``; in the config the family's own values
 sit under data.transforms (configs/data/transforms/<family>.yaml), so another family's cannot be set, and
@@ -12,9 +13,10 @@ PIL images); scaling and ImageNet normalisation happen inside the model, on the 
 move 4x fewer bytes and exports carry them.
 
 Each preset also has the batched form the DataModule's resident mode runs on the training device:
-``prepare`` (the deterministic steps before the random ones, done once to the whole set) and ``batch``
-(the rest, on a batch of prepared images; genre_lightning/data/transforms.py). The per-image presets
-are the reference the batched forms are tested against.
+``before_crop`` (the deterministic steps before the crops, done once to the whole set), then a train
+preset's ``train_batch`` (random crops of a batch) or an eval preset's ``eval_batch`` (the crops one image
+at a time would get), the crop maths in genre_lightning/data/crops.py. The per-image presets are the
+reference the batched forms are tested against.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from torchvision.transforms import v2
 
 from genre_lightning.data.colormap import ColormapToMagnitude
-from genre_lightning.data.transforms import (
+from genre_lightning.data.crops import (
     TimeCrop,
     by_size,
     column_slices,
@@ -40,72 +42,88 @@ from genre_lightning.errors import UserError
 
 
 class _DecodedPixels:
-    """The resized_crop family crops the decoded pixels as they are: nothing to do before its random steps."""
+    """The resized_crop family crops the decoded pixels as they are: nothing to do before its crops."""
 
-    # whether the eval preset's output keeps the image's width (images of different sizes then go in
-    # batches of one size): every crop of this family is image_size square
-    keeps_width = False
-
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """The steps before the random ones, done once to a set kept in memory (DataModule's resident)."""
+    def before_crop(self, images: torch.Tensor) -> torch.Tensor:
+        """The steps before the crops, done once to a set kept in memory (DataModule's resident)."""
         return images
 
 
-class ResizedCropTrain(_DecodedPixels, v2.Compose):
+class ResizedCropTrain(_DecodedPixels):
     """RandomResizedCrop to image_size x image_size: an area share of crop_scale..1, aspect 3:4..4:3."""
 
     def __init__(self, *, image_size: int, crop_scale: float):
-        scale, ratio = (crop_scale, 1.0), (0.75, 1.333)
-        super().__init__([v2.PILToTensor(), v2.RandomResizedCrop(image_size, scale, ratio)])
-        self.size, self.scale, self.ratio = image_size, scale, ratio
+        # PIL images become uint8 tensors; tensors (decoded on the device) pass through
+        self.to_tensor = v2.PILToTensor()
+        self.crop = v2.RandomResizedCrop(image_size, (crop_scale, 1.0), (0.75, 1.333))
 
-    def batch(self, images: torch.Tensor, sizes: torch.Tensor, generator, narrowest: int) -> torch.Tensor:
-        """The crops of a prepared batch, drawn per image from ``generator``, on its device."""
-        boxes = random_resized_boxes(sizes, self.scale, self.ratio, generator)
-        return crop_resize(images, boxes, (self.size, self.size))
+    def __call__(self, image) -> torch.Tensor:
+        return self.crop(self.to_tensor(image))
+
+    def train_batch(
+        self, images: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator, narrowest: int
+    ) -> torch.Tensor:
+        """The crops of a batch after ``before_crop``, drawn per image from ``generator``, on its device."""
+        boxes = random_resized_boxes(sizes, self.crop.scale, self.crop.ratio, generator)
+        return crop_resize(images, boxes, self.crop.size)
 
 
-class ResizedCropEval(_DecodedPixels, v2.Compose):
+class ResizedCropEval(_DecodedPixels):
     """The short side resized to resize_size, the centre image_size x image_size kept."""
 
-    def __init__(self, *, image_size: int, resize_size: int):
-        geometry = v2.Compose([v2.Resize(resize_size), v2.CenterCrop(image_size)])
-        super().__init__([v2.PILToTensor(), geometry])
+    # whether the output keeps the image's width (images of different sizes then go in batches of one
+    # size): every crop of this family is image_size square
+    keeps_width = False
 
-    def batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
-        """A prepared batch evaluated as one image at a time would be, by groups of one size."""
-        return by_size(self.transforms[1], images, groups)
+    def __init__(self, *, image_size: int, resize_size: int):
+        self.to_tensor = v2.PILToTensor()
+        self.resize = v2.Resize(resize_size)
+        self.crop = v2.CenterCrop(image_size)
+
+    def __call__(self, image) -> torch.Tensor:
+        return self.resize_and_crop(self.to_tensor(image))
+
+    def resize_and_crop(self, images: torch.Tensor) -> torch.Tensor:
+        return self.crop(self.resize(images))
+
+    def eval_batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
+        """A batch after ``before_crop`` evaluated as one image at a time would be, by groups of one size."""
+        return by_size(self.resize_and_crop, images, groups)
 
 
 class _TimeCropPixels:
-    """The time_crop family's steps before the crop, done once to a set kept in memory: the colormap's
-    magnitudes, and every image resized to image_size high (keeping its aspect)."""
+    """The time_crop family's parts: the colormap's magnitudes, then a TimeCrop; the steps before the crop
+    (the magnitudes, every image resized to image_size high keeping its aspect) done once to a set kept in
+    memory."""
 
-    transforms: list  # PILToTensor, ColormapToMagnitude, TimeCrop
+    def __init__(self, crop: TimeCrop, colormap: str | None):
+        self.to_tensor = v2.PILToTensor()
+        self.to_magnitude = ColormapToMagnitude(colormap)
+        self.crop = crop
 
-    @property
-    def crop(self) -> TimeCrop:
-        return self.transforms[2]
+    def __call__(self, image) -> torch.Tensor:
+        return self.crop(self.to_magnitude(self.to_tensor(image)))
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """The steps before the random ones, done once to a set kept in memory (DataModule's resident)."""
-        return fit_height(self.transforms[1](images), self.crop.height)
+    def before_crop(self, images: torch.Tensor) -> torch.Tensor:
+        """The steps before the crops, done once to a set kept in memory (DataModule's resident)."""
+        return fit_height(self.to_magnitude(images), self.crop.height)
 
 
-class TimeCropTrain(_TimeCropPixels, v2.Compose):
+class TimeCropTrain(_TimeCropPixels):
     """image_size high (every frequency), a crop_width slice at a random time; with a colormap, pixels
     mapped back to one magnitude channel."""
 
     def __init__(self, *, image_size: int, crop_width: int, colormap: str | None = None):
-        crop = TimeCrop(image_size, crop_width, train=True)
-        super().__init__([v2.PILToTensor(), ColormapToMagnitude(colormap), crop])
+        super().__init__(TimeCrop(image_size, crop_width, train=True), colormap)
 
-    def batch(self, images: torch.Tensor, sizes: torch.Tensor, generator, narrowest: int) -> torch.Tensor:
-        """The crops of a prepared batch (every image image_size high), each at a random time from
-        ``generator``; ``narrowest``: the width of the set's narrowest image."""
+    def train_batch(
+        self, images: torch.Tensor, sizes: torch.Tensor, generator: torch.Generator, narrowest: int
+    ) -> torch.Tensor:
+        """The crops of a batch after ``before_crop`` (every image image_size high), each at a random time
+        from ``generator``; ``narrowest``: the width of the set's narrowest image."""
         width, height = self.crop.width, self.crop.height
         starts = time_crop_starts(sizes[:, 1], width, generator)
-        if narrowest >= width:  # slices of the prepared pixels, exactly as TimeCrop cuts them
+        if narrowest >= width:  # slices of the resized pixels, exactly as TimeCrop cuts them
             return column_slices(images, starts, width)
         # images narrower than the crop are stretched to it, as TimeCrop does
         widths = sizes[:, 1:].float()
@@ -115,7 +133,7 @@ class TimeCropTrain(_TimeCropPixels, v2.Compose):
         return crop_resize(images, boxes, (height, width))
 
 
-class TimeCropEval(_TimeCropPixels, v2.Compose):
+class TimeCropEval(_TimeCropPixels):
     """image_size high; the whole width (eval_width None), its centre eval_width, or eval_crops evenly
     spaced eval_width slices stacked (the model averages their logits)."""
 
@@ -127,18 +145,19 @@ class TimeCropEval(_TimeCropPixels, v2.Compose):
         eval_crops: int = 1,
         colormap: str | None = None,
     ):
-        crop = TimeCrop(image_size, eval_width, crops=eval_crops)
-        super().__init__([v2.PILToTensor(), ColormapToMagnitude(colormap), crop])
+        super().__init__(TimeCrop(image_size, eval_width, crops=eval_crops), colormap)
 
     @property
     def keeps_width(self) -> bool:
         """Whether the output keeps the image's width (eval_width null): then its size follows the image's."""
         return self.crop.width is None
 
-    def batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
-        """A prepared batch evaluated as one image at a time would be, by groups of one size."""
+    def eval_batch(self, images: torch.Tensor, groups: list) -> torch.Tensor:
+        """A batch after ``before_crop`` evaluated as one image at a time would be, by groups of one size."""
         return by_size(self.crop, images, groups)
 
+
+Preset = ResizedCropTrain | ResizedCropEval | TimeCropTrain | TimeCropEval
 
 # family name (data.transforms) -> (train preset, eval preset)
 FAMILIES = {
@@ -178,9 +197,7 @@ NEUTRAL = {"colormap": None, "eval_width": None, "eval_crops": 1}
 SHARED = {"transforms", "image_size", "resize_size"}
 
 
-def build(
-    settings: dict, train: bool, prefix: str = "data.", keys: dict[str, str] | None = None
-) -> v2.Compose:
+def build(settings: dict, train: bool, prefix: str = "data.", keys: dict[str, str] | None = None) -> Preset:
     """The train or eval preset of ``settings["transforms"]``, from the values of ``settings`` it takes; its
     own settings (plain data) in ``.settings``. A family or value it cannot use is a one-line UserError
     naming the key: ``keys[name]`` where given, else ``prefix + name``."""

@@ -2,11 +2,11 @@
 and the batches drawn from it there.
 
 The set is decoded through the DataModule's own reading (the cache, or DCT-scaled decoding) and its
-transform family's ``prepare`` steps (colormap, time_crop's resize to the height), once. Images of
+preset's steps before the crops (``before_crop``: colormap, time_crop's resize to the height), once. Images of
 different sizes share the tensor's N x C x H x W, H and W the largest: each is padded by repeating its
 last row and column (so that a bilinear sample at its edge reads its own pixels), and its own size is
-kept in ``sizes``; the batched transforms crop inside it. Nothing is resized to a common size, so every
-image is cropped as the per-image transforms would crop it.
+kept in ``sizes``; the presets' batched crops cut inside it. Nothing is resized to a common size, so every
+image is cropped as the per-image presets would crop it.
 
 Each epoch's order and random crops come from one generator on the device, seeded from the global torch
 generator when the epoch starts, as a DataLoader's sampler seeds itself: the same seed gives the same
@@ -24,16 +24,18 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
+from genre_lightning.data.crops import batches_of_one_size
 from genre_lightning.data.images import ImageFiles
-from genre_lightning.data.transforms import batches_of_one_size
+from genre_lightning.data.presets import Preset
 from genre_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
 
 class Resident:
-    """Images decoded and prepared once: ``images`` N x C x H x W uint8 and ``sizes`` N x (height, width),
-    on ``device``; ``row[path]`` is the image's index; ``host_sizes`` the sizes as Python ints.
+    """Images decoded once, through ``before_crop``: ``images`` N x C x H x W uint8 and ``sizes``
+    N x (height, width), on ``device``; ``row[path]`` is the image's index; ``host_sizes`` the sizes as
+    Python ints.
 
     ``read`` (path -> RGB image) decodes on the host, in ``workers`` processes; with ``jpegs_on_device``
     (paths -> uint8 tensors on the device: nvJPEG on a GPU) the JPEG files are decoded there instead, in
@@ -43,7 +45,7 @@ class Resident:
         self,
         files: list[str],
         read: Callable,
-        prepare: Callable,
+        before_crop: Callable,
         device,
         workers: int,
         jpegs_on_device: Callable | None = None,
@@ -55,12 +57,14 @@ class Resident:
         for start in range(0, len(jpegs), chunk):
             part = jpegs[start : start + chunk]
             for i, image in zip(part, jpegs_on_device([files[i] for i in part])):
-                decoded[i] = prepare(image)
-        # the loader as a process pool: each image decoded and prepared once, in file order
+                decoded[i] = before_crop(image)
+        # the loader as a process pool: each image decoded and put through before_crop once, in file order
         # with a generator of its own: a loader draws its workers' seed from the global generator, and the
         # set may be decoded after a fold was seeded (a resumed run's first fold), whose crops must not move
         pool = DataLoader(
-            ImageFiles([files[i] for i in on_host], on_host, v2.Compose([v2.PILToTensor(), prepare]), read),
+            ImageFiles(
+                [files[i] for i in on_host], on_host, v2.Compose([v2.PILToTensor(), before_crop]), read
+            ),
             batch_size=None,
             num_workers=workers if on_host else 0,
             generator=torch.Generator().manual_seed(0),
@@ -136,22 +140,23 @@ def choose(
 
 
 class ResidentBatches:
-    """(images, labels) batches of ``files`` from a Resident set, through a preset's batched transform, on
-    the set's device: a training preset draws random crops and the order from the epoch's generator, an
-    evaluation preset keeps the order. Lightning takes it as any loader (it has a length)."""
+    """(images, labels) batches of ``files`` from a Resident set, through a preset's batched crops, on the
+    set's device: a train preset's ``train_batch`` draws random crops and the order from the epoch's
+    generator, an eval preset's ``eval_batch`` keeps the order. Lightning takes it as any loader (it has a
+    length)."""
 
     def __init__(
         self,
         resident: Resident,
         files: list[str],
         labels: list[int] | torch.Tensor,
-        transform,
+        preset: Preset,
         batch_size: int,
         train: bool,
     ):
         device = resident.images.device
         self.files = files
-        self.resident, self.transform, self.batch_size, self.train = resident, transform, batch_size, train
+        self.resident, self.preset, self.batch_size, self.train = resident, preset, batch_size, train
         self.rows = torch.tensor([resident.row[path] for path in files], device=device)
         self.labels = torch.as_tensor(labels, device=device)
         if train:  # as the loaders: a last partial batch is dropped (unless it would drop all)
@@ -159,9 +164,9 @@ class ResidentBatches:
             self.batches = [
                 range(start, min(start + batch_size, stop)) for start in range(0, stop, batch_size)
             ]
-        else:  # in file order; whole images whose prepared sizes differ go in batches of one size
+        else:  # in file order; whole images whose sizes (after before_crop) differ go in batches of one size
             sizes = [resident.host_sizes[resident.row[path]] for path in files]
-            keys = sizes if transform.keeps_width else [None] * len(files)
+            keys = sizes if preset.keeps_width else [None] * len(files)
             chosen = batches_of_one_size(keys, batch_size)
             self.batches = [torch.tensor(batch, device=device) for batch in chosen]
             # which positions of each batch share a size (the resized_crop family's batches mix them)
@@ -189,9 +194,9 @@ class ResidentBatches:
             positions = order[chosen.start : chosen.stop] if self.train else chosen
             rows = self.rows[positions]
             if self.train:
-                images = self.transform.batch(
+                images = self.preset.train_batch(
                     resident.images[rows], resident.sizes[rows], generator, resident.narrowest
                 )
             else:
-                images = self.transform.batch(resident.images[rows], self.groups[batch])
+                images = self.preset.eval_batch(resident.images[rows], self.groups[batch])
             yield images, self.labels[positions]

@@ -12,7 +12,10 @@ straight sides (FILLED), and its box lies far from the usual box of the images o
 Inside paper, the plot area is the widest block of columns that are mostly not paper, then the tallest block
 of rows within it (twice over): axis labels, a title and tick marks cover little of a column or row, a colour
 bar is narrower than the plot and set apart from it by paper, and axis lines drawn apart from the plot are a
-pixel or two wide. What cannot be told apart: on black paper, a plot whose own edge columns are silent in a
+pixel or two wide. An axis frame (spines drawn on the plot's edge) is stripped last: lines of one colour
+running along all four sides of the box at once, at most FRAME px deep. A plot's own silence is not a frame:
+it shows at its start or end or in its top bands, not as one colour along all four sides while its low bands
+sound. What cannot be told apart: on black paper, a plot whose own edge columns are silent in a
 colormap whose silence is black (magma, inferno) loses them, and a grey colormap's white on white paper reads
 as paper. Such images lie far from the usual box of their size: they are cut to it, and listed (plan).
 
@@ -52,6 +55,8 @@ FAR = 0.02
 # The plot is a filled rectangle with straight sides: at least this share of its pixels, and of each side's
 # line, is not paper (music on paper-coloured silence is ragged).
 FILLED = 0.9
+# The widest axis frame stripped, per side: matplotlib's spines are 0.8 pt (1 px at 100 dpi, 3.3 at 300).
+FRAME = 4
 MODES = ("auto", "off")
 # How many image sizes' usual boxes a checkpoint keeps (the commonest; an export script makes one or two).
 USUAL_KEPT = 16
@@ -61,9 +66,10 @@ def find_box(image: Image.Image) -> list[int]:
     """The plot area of a decoded image, [left, top, right, bottom]; the whole image when it has no paper, or
     when what the paper holds is no filled rectangle (FILLED)."""
     whole = [0, 0, *image.size]
-    content = _content(image)
-    if content is None:
+    found = _content(image)
+    if found is None:
         return whole
+    content, pixels = found
     rows = slice(None)
     for _ in range(2):  # columns within the rows found, then rows within those columns, twice
         columns = _widest(_share(content[rows], axis=0))
@@ -75,7 +81,27 @@ def find_box(image: Image.Image) -> list[int]:
     sides = [plot[:, :2], plot[:, -2:], plot[:2].T, plot[-2:].T]
     if _share(plot, axis=None) < FILLED or min(_share(side, axis=0).max() for side in sides) < FILLED:
         return whole
-    return [columns.start, rows.start, columns.stop, rows.stop]
+    return _inside_frame(pixels, [columns.start, rows.start, columns.stop, rows.stop])
+
+
+def _inside_frame(pixels: np.ndarray, box: list[int]) -> list[int]:
+    """The box without the axis frame drawn on its edge: while the outermost line of each of its four sides is
+    one colour (all but a few specks within TOLERANCE of it), and the same colour on every side, one pixel
+    less on each side, at most FRAME times."""
+    left, top, right, bottom = box
+    for _ in range(FRAME):
+        if right - left <= 2 * FRAME or bottom - top <= 2 * FRAME:
+            break
+        region = pixels[top:bottom, left:right].astype(np.int16)
+        sides = [region[0], region[-1], region[:, 0], region[:, -1]]
+        colour = np.median(np.concatenate(sides), axis=0)
+        if any(
+            _share(np.abs(side - colour).max(axis=-1) > TOLERANCE, axis=None) > 1 - RING_SHARE
+            for side in sides
+        ):
+            break
+        left, top, right, bottom = left + 1, top + 1, right - 1, bottom - 1
+    return [left, top, right, bottom]
 
 
 def _share(mask: np.ndarray, axis: int | None) -> np.ndarray:
@@ -83,19 +109,20 @@ def _share(mask: np.ndarray, axis: int | None) -> np.ndarray:
     return mask.sum(axis=axis, dtype=np.int32) / (mask.size if axis is None else mask.shape[axis])
 
 
-def _content(image: Image.Image) -> np.ndarray | None:
-    """H x W bool, True where the image is not paper; None when its outer ring is not paper."""
+def _content(image: Image.Image) -> tuple[np.ndarray, np.ndarray] | None:
+    """H x W bool, True where the image is not paper, and the H x W x 3 RGB pixels; None when its outer ring
+    is not paper."""
     if min(image.size) < 3:
         return None
+    pixels = np.asarray(image.convert("RGB"))
     if image.mode in ("RGBA", "LA", "PA", "P") or "transparency" in image.info:
         alpha = np.asarray(image.convert("RGBA").getchannel("A"))
         if _share(_ring(alpha) < 128, axis=None) >= RING_SHARE:
-            return alpha >= 128
-    pixels = np.asarray(image.convert("RGB"))
+            return alpha >= 128, pixels
     ring = _ring(pixels)
     for paper in ("white", "black"):
         if 1 - _share(_off_paper(ring, paper), axis=None) >= RING_SHARE:
-            return _off_paper(pixels, paper)
+            return _off_paper(pixels, paper), pixels
     return None
 
 
@@ -230,7 +257,7 @@ def report(
             f"{len(far)} image(s) whose own box lies far from the usual box of their size, cut to the usual "
             "one; each with the box found in it:\n"
         )
-        text += "".join(f"{path}\t{box or 'whole'}\n" for path, box in sorted(far.items()))
+        text += "".join(f"{shown(path)}\t{box or 'whole'}\n" for path, box in sorted(far.items()))
     commonest = "; ".join(f"{count} of {size}: {box}" for count, size, box in rows[:3])
     more = f"; {len(rows) - 3} other boxes" if len(rows) > 3 else ""
     return f"data.trim={trim}: {commonest}{more}; {len(far)} far from their size's usual box", text

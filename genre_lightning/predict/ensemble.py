@@ -168,7 +168,7 @@ class Ensemble:
         self.class_names: list[str] = list(first.class_names)
         self.preprocessing: dict = first.preprocessing
         # the eval preset the checkpoint names by family, rebuilt from its values (checked when loaded)
-        self.transform = presets.build(first.preprocessing["transform"], train=False)
+        self.preset = presets.build(first.preprocessing["transform"], train=False)
         self.min_size: int = first.preprocessing["min_size"]
         # how training cut its images to their plot area (data.trim); checkpoints from before it cut nothing
         self.trim = first.preprocessing.get("trim", "off")
@@ -204,7 +204,7 @@ class Ensemble:
                 InputWarning,
                 stacklevel=2,
             )
-        return self.transform(image)
+        return self.preset(image)
 
     def decode_jpegs(self, paths: list[Path]) -> dict[Path, torch.Tensor]:
         """The JPEGs among ``paths``, decoded in one call on the ensemble's device (nvJPEG on a GPU) at full
@@ -245,7 +245,7 @@ class Ensemble:
             warnings.warn(doubt, InputWarning, stacklevel=2)
         windows = rendering.render(audio)
         images = [
-            self.transform(load_image(io.BytesIO(window.jpeg), self.min_size, self.max_image_pixels))
+            self.preset(load_image(io.BytesIO(window.jpeg), self.min_size, self.max_image_pixels))
             for window in windows
         ]
         return images, [(window.start, window.end) for window in windows]

@@ -1,10 +1,10 @@
-"""The ensemble as one ONNX graph, with what a caller needs to prepare its input stored in the file.
+"""The ensemble as one ONNX graph, with what a caller needs to make its input stored in the file.
 
-Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval transform's crop), values 0-255; scaling and
+Input ``images``: uint8 RGB, N x 3 x H x W (H, W: the eval preset's crop), values 0-255; scaling and
 ImageNet normalisation are inside the graph. With test-time time crops (data.transforms.eval_crops > 1) the
 input is N x crops x 3 x H x W and each image's crops' logits are averaged. Output ``probabilities``: N x
 classes, the mean of the fold models' calibrated probabilities, softmax(logits / temperature). metadata_props:
-``class_names``, ``preprocessing`` (the eval transform preset's family and values, decode size, how images
+``class_names``, ``preprocessing`` (the eval preset's family and values, decode size, how images
 are cut to their plot area (trim, trim_usual: the caller cuts) and spectrogram rendering, as JSON),
 ``input``, ``checkpoints``.
 """
@@ -54,9 +54,9 @@ def check_export(path: Path, overwrite: bool) -> None:
 def _write(ensemble: Ensemble, path: Path, opset: int, overwrite: bool) -> None:
     import onnx
 
-    # the crop the eval transform makes, from an image of any size
+    # the crop the eval preset makes, from an image of any size
     blank = Image.new("RGB", (ensemble.min_size * 2, ensemble.min_size * 2))
-    example = ensemble.transform(blank).unsqueeze(0)
+    example = ensemble.preset(blank).unsqueeze(0)
     net = ensemble.net.to("cpu").float().eval()
     with atomic_path(path, exclusive=not overwrite) as tmp, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs onnxscript;
@@ -69,7 +69,7 @@ def _write(ensemble: Ensemble, path: Path, opset: int, overwrite: bool) -> None:
             dynamo=False,
             input_names=["images"],
             output_names=["probabilities"],
-            # any height and width: eval transforms that keep an image's whole width give each source
+            # any height and width: eval presets that keep an image's whole width give each source
             # size its own; the network pools over whatever it gets
             dynamic_axes={
                 "images": {0: "batch", example.ndim - 2: "height", example.ndim - 1: "width"},
@@ -83,7 +83,7 @@ def _write(ensemble: Ensemble, path: Path, opset: int, overwrite: bool) -> None:
             "preprocessing": json.dumps(ensemble.preprocessing),
             "input": (
                 f"uint8 RGB images N x {' x '.join(map(str, example.shape[1:]))}, 0-255, normalisation inside"
-                # N x crops x 3 x H x W: the eval transform's time crops, whose logits the graph averages
+                # N x crops x 3 x H x W: the eval preset's time crops, whose logits the graph averages
                 + (" (time crops of each image, averaged)" if example.ndim == 5 else "")
             ),
             "checkpoints": json.dumps([str(c) for c in ensemble.checkpoints]),

@@ -158,7 +158,7 @@ def window_votes(windows: torch.Tensor) -> torch.Tensor:
 
 def stacked_by_shape(model, images: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
     """``model`` (a batch of images of one shape -> one result per image along ``dim``) on ``images`` of any
-    shapes (an eval transform that keeps each image's width): a batch per shape, the results in the
+    shapes (an eval preset that keeps each image's width): a batch per shape, the results in the
     images' order. No image is padded to another's size, which would change what the network pools over."""
     shapes: dict[tuple, list[int]] = {}
     for position, image in enumerate(images):

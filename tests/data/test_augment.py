@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genre_lightning.data.augment import CutMix, Mixup, SpecAugment
-from genre_lightning.data.transforms import TimeCrop
+from genre_lightning.data.crops import TimeCrop
 
 
 def ramp(height: int = 32, width: int = 80) -> torch.Tensor:

@@ -9,8 +9,11 @@ import torch
 from conftest import compose_train
 from hydra.utils import instantiate
 from PIL import Image
+from torchvision.transforms import v2
 
 from genre_lightning.data import presets
+from genre_lightning.data.colormap import ColormapToMagnitude
+from genre_lightning.data.crops import TimeCrop
 from genre_lightning.errors import user_message
 
 # each family's values, beside the sizes every family is handed (another family's value is refused)
@@ -37,6 +40,35 @@ def test_each_family_builds_its_presets_and_keeps_only_its_own_values(family, se
     # plain data, and the same preset again from it
     assert json.loads(json.dumps(evaluate.settings)) == evaluate.settings
     assert torch.equal(presets.build(evaluate.settings, train=False)(image), evaluate(image))
+
+
+@pytest.mark.parametrize("decoded", [False, True], ids=["PIL", "tensor"])
+def test_each_preset_is_the_pipeline_its_values_name(decoded):
+    """resized_crop is the published project's torchvision pipeline; time_crop maps the colormap, then crops.
+    A uint8 tensor (an image decoded on the device, as prediction passes it) goes in as its PIL image does."""
+    pixels = torch.randint(0, 256, (3, 40, 90), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    image = pixels if decoded else Image.fromarray(pixels.permute(1, 2, 0).numpy())
+    time_crop = {"transforms": "time_crop", **SIZES, "eval_width": 20, "eval_crops": 3, "colormap": "magma"}
+    pipelines = [
+        (
+            presets.build({"transforms": "resized_crop", **VALUES["resized_crop"]}, train=True),
+            [v2.RandomResizedCrop(32, scale=(0.5, 1.0), ratio=(0.75, 1.333))],
+        ),
+        (
+            presets.build({"transforms": "resized_crop", **VALUES["resized_crop"]}, train=False),
+            [v2.Resize(40), v2.CenterCrop(32)],
+        ),
+        (
+            presets.build({"transforms": "time_crop", **VALUES["time_crop"]}, train=True),
+            [TimeCrop(32, 24, train=True)],
+        ),
+        (presets.build(time_crop, train=False), [ColormapToMagnitude("magma"), TimeCrop(32, 20, crops=3)]),
+    ]
+    for preset, steps in pipelines:
+        torch.manual_seed(0)
+        ours = [preset(image) for _ in range(10)]  # the random crops: ten draws alike
+        torch.manual_seed(0)
+        assert all(torch.equal(crop, v2.Compose(steps)(pixels)) for crop in ours)
 
 
 @pytest.mark.parametrize(
@@ -109,4 +141,4 @@ def test_sweeps_and_the_hparams_block_reach_each_familys_values(tmp_path):
     assert cfg.hparams.transforms == "resized_crop"
     cfg = compose_train(["experiment=fma_small", f"data.root={tmp_path}"], tmp_path / "run")
     assert cfg.hparams.crop_scale is None and cfg.hparams.eval_crops == 1
-    assert instantiate(cfg.data).train_transform.crop.width == 96
+    assert instantiate(cfg.data).train_preset.crop.width == 96

@@ -13,10 +13,10 @@ from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
 from genre_lightning.data import presets
+from genre_lightning.data.crops import crop_resize, random_resized_boxes, time_crop_starts
 from genre_lightning.data.datamodule import SpectrogramDataModule
 from genre_lightning.data.images import decode_jpegs, load_image
 from genre_lightning.data.resident import Resident, ResidentBatches, available_memory, choose
-from genre_lightning.data.transforms import crop_resize, random_resized_boxes, time_crop_starts
 from genre_lightning.errors import UserError
 
 # Two-sample Kolmogorov-Smirnov: with 10000 draws on each side, a largest gap between the two empirical
@@ -45,7 +45,7 @@ def picture(width: int, height: int, seed: int = 0) -> Image.Image:
 def batches(images: list[Image.Image], preset, train: bool, batch_size: int = 3, labels=None):
     files = [f"img{i}.png" for i in range(len(images))]
     read = dict(zip(files, images)).__getitem__
-    resident = Resident(files, read, preset.prepare, torch.device("cpu"), workers=0)
+    resident = Resident(files, read, preset.before_crop, torch.device("cpu"), workers=0)
     labels = list(range(len(files))) if labels is None else labels
     return ResidentBatches(resident, files, labels, preset, batch_size, train)
 
@@ -81,7 +81,7 @@ def test_batched_evaluation_gives_the_per_image_tensors(family, values):
     batched = torch.cat([images for images, _ in batches(images, preset, train=False)])
     reference = torch.stack([preset(image) for image in images])
     assert batched.dtype == torch.uint8 and batched.shape == reference.shape
-    # the same resize, once per image (prepare) or once per group of one size: equal to the last bit
+    # the same resize, once per image (before_crop) or once per group of one size: equal to the last bit
     assert torch.equal(batched, reference)
 
 
@@ -97,7 +97,7 @@ def test_whole_images_of_mixed_widths_and_heights_are_evaluated_in_batches_of_on
     # the files' order, each image exactly as the per-image preset makes it
     assert [int(label) for _, targets in out for label in targets] == labels
     assert all(torch.equal(ours, preset(image)) for ours, image in zip(batched, images, strict=True))
-    if family == "time_crop":  # a batch per run of one prepared size (120x60 is 80x40's), at most 3 long
+    if family == "time_crop":  # a batch per run of one resized size (120x60 is 80x40's), at most 3 long
         assert [len(targets) for _, targets in out] == [2, 1, 2, 2]
     else:  # every crop is image_size square: batches as the loaders make them
         assert [len(targets) for _, targets in out] == [3, 3, 1]
@@ -160,7 +160,7 @@ def test_a_batched_training_crop_looks_like_the_per_image_one():
 
 
 def test_batched_time_crops_are_slices_of_time_and_narrow_images_stretch_as_time_crop_does():
-    # pixel value = column (time): a crop of the prepared image is a run of consecutive values
+    # pixel value = column (time): a crop of the image after before_crop is a run of consecutive values
     ramp = Image.fromarray(np.tile(np.arange(80, dtype=np.uint8), (32, 1))).convert("RGB")
     narrow = picture(16, 32)  # narrower than the crop: TimeCrop stretches it to 24 columns
     preset = presets.build(SETTINGS["time_crop"], train=True)
@@ -278,9 +278,9 @@ def test_jpegs_decoded_on_the_device_match_the_host_decoding(tmp_path):
     # a set kept resident through it: the same sizes as from the host's decoding
     preset = presets.build(SETTINGS["resized_crop"], train=False)
     read = functools.partial(load_image, min_size=40)
-    host = Resident(files, read, preset.prepare, torch.device("cpu"), workers=0)
+    host = Resident(files, read, preset.before_crop, torch.device("cpu"), workers=0)
     jpegs = functools.partial(decode_jpegs, min_size=40, device="cpu")
-    device = Resident(files, read, preset.prepare, torch.device("cpu"), workers=0, jpegs_on_device=jpegs)
+    device = Resident(files, read, preset.before_crop, torch.device("cpu"), workers=0, jpegs_on_device=jpegs)
     assert device.host_sizes == host.host_sizes and device.images.shape == host.images.shape
     assert (device.images.float() - host.images.float()).abs().mean() < 1.5
 

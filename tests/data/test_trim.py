@@ -37,10 +37,12 @@ def spectrogram(seed: int = 0, height: int = 48, width: int = 72, silent: int = 
     return levels
 
 
-def figure(path, form: str, draw: str = "imshow", levels=None, facecolor: str = "white") -> list[float]:
+def figure(
+    path, form: str, draw: str = "imshow", levels=None, facecolor: str = "white", spine: float = 0.8
+) -> list[float]:
     """Write the spectrogram as people export it; return matplotlib's plot area [left, top, right, bottom]
     in the file's pixels. form: margins (no axes), axes (ticks, labels, a title), colorbar, rgba
-    (transparent)."""
+    (transparent); ``spine``: the axis frame's width in points."""
     levels = spectrogram() if levels is None else levels
     fig = plt.figure(figsize=(3.2, 2.4), dpi=80, facecolor=facecolor)
     ax = fig.add_axes((0.08, 0.1, 0.84, 0.8) if form == "margins" else (0.18, 0.17, 0.6, 0.7))
@@ -48,6 +50,8 @@ def figure(path, form: str, draw: str = "imshow", levels=None, facecolor: str = 
         mesh = ax.imshow(levels, aspect="auto", origin="lower", cmap="magma", vmin=0, vmax=1)
     else:
         mesh = ax.pcolormesh(levels, cmap="viridis", vmin=0, vmax=1)
+    for side in ax.spines.values():
+        side.set_linewidth(spine)
     if form == "margins":
         ax.set_axis_off()
     else:
@@ -95,6 +99,23 @@ def test_a_plot_on_black_paper_is_found_and_a_silent_plot_edge_on_white_paper_is
 
 
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
+@pytest.mark.parametrize("spine", [0.8, 3.0])
+def test_the_axis_frame_drawn_on_the_plots_edge_is_cut_off(tmp_path, suffix, spine):
+    """The spines (black, 1 and 3.3 px at 80 dpi) lie on the plot's edge, inside the paper's box, half of their
+    width over the plot: the box is what they leave of it, and none of its four outermost lines is black."""
+    path = tmp_path / f"framed.{suffix}"
+    truth = figure(path, "axes", "pcolormesh", spine=spine)
+    with Image.open(path) as image:
+        left, top, right, bottom = find_box(image)
+        plot = np.asarray(image.convert("RGB"))[top:bottom, left:right]
+    half = spine * 80 / 72 / 2
+    visible = np.add(truth, [half, half, -half, -half])
+    assert np.abs(np.subtract([left, top, right, bottom], visible)).max() <= 2
+    for edge in (plot[0], plot[-1], plot[:, 0], plot[:, -1]):
+        assert (edge.max(axis=-1) <= 48).mean() < 0.5, "a line of the frame is left"
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
 @pytest.mark.parametrize("silent", [0, 10])
 def test_a_bare_spectrogram_is_left_exactly_as_it_is_silent_edges_too(tmp_path, suffix, silent):
     """Paper runs around all four edges: silent first and last columns (magma's black, the colour of black
@@ -122,15 +143,16 @@ def test_an_image_far_from_the_usual_box_of_its_size_is_listed_and_cut_to_it():
     records = {
         f"data/Rock/{i}.png": {"size": [320, 240], "box": [50, 40, 250, 200 + i % 2]} for i in range(4)
     }
-    records["data/Rock/quiet.png"] = {"size": [320, 240], "box": [70, 40, 250, 200]}  # its silent start
+    # its silent start; a tab in its name, escaped in trim.txt as in every list
+    records["data/Rock/qu\tiet.png"] = {"size": [320, 240], "box": [70, 40, 250, 200]}
     records["data/Folk/other.png"] = {"size": [200, 100], "box": [10, 10, 190, 90]}  # another size
     boxes, usual, line, text = plan("auto", records)
-    assert boxes["data/Rock/quiet.png"] == [50, 40, 250, 200], "cut to the usual box"
+    assert boxes["data/Rock/qu\tiet.png"] == [50, 40, 250, 200], "cut to the usual box"
     assert boxes["data/Rock/1.png"] == [50, 40, 250, 201], "a pixel off: its own box"
     assert boxes["data/Folk/other.png"] == [10, 10, 190, 90]
     assert usual == [[320, 240, 50, 40, 250, 200], [200, 100, 10, 10, 190, 90]]
     assert "1 far from" in line and "\n" not in line
-    assert "data/Rock/quiet.png\t[70, 40, 250, 200]" in text.splitlines()
+    assert "'data/Rock/qu\\tiet.png'\t[70, 40, 250, 200]" in text.splitlines()
     assert "3\t320x240\t[50, 40, 250, 200]" in text.splitlines()
 
 
@@ -211,7 +233,7 @@ def test_the_checkpoint_keeps_the_rule_and_prediction_cuts_a_figure_as_training_
     dm = SpectrogramDataModule(root=str(root), image_size=32, resize_size=32, num_folds=2)
     dm.setup()
     path = root / "Folk" / "3.png"
-    assert torch.equal(ensemble.preprocess(path), dm.eval_transform(dm.read(str(path))))
+    assert torch.equal(ensemble.preprocess(path), dm.eval_preset(dm.read(str(path))))
     # a figure of another size is cut to its own plot area; one of the training size whose plot area lies
     # elsewhere (margins only) to the training images' box, with a warning
     truth = figure(tmp_path / "large.png", "colorbar")

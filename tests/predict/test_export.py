@@ -19,7 +19,7 @@ def test_onnx_export_matches_pytorch_and_carries_its_preprocessing(entry, traine
     images = torch.stack([ensemble.preprocess(p) for p in sorted(demo_root.glob("Hip-Hop/*.jpg"))[:3]])
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     [inputs], [outputs] = session.get_inputs(), session.get_outputs()
-    # batch, height and width are dynamic: transforms that keep a clip's whole width make any width
+    # batch, height and width are dynamic: eval presets that keep a clip's whole width make any width
     assert (inputs.name, inputs.type, inputs.shape[1:]) == ("images", "tensor(uint8)", [3, "height", "width"])
     assert outputs.name == "probabilities"
     # a batch size other than the one exported with: the batch axis is dynamic

@@ -1,4 +1,5 @@
-"""Spectrogram-aware image transforms, and the batched forms every preset's training crops take on the device.
+"""Crops: TimeCrop (spectrogram-aware, along time only), and the batched forms every preset's crops take on
+the device.
 
 A generic RandomResizedCrop changes the aspect and crops away frequency bands, so the same pixel row
 means different frequencies from one sample to the next. These crops keep the whole frequency range
