@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from measure import machine
 
-from genre_lightning.constants import PER_GENRE_FILE, SUMMARY_FILE
+from genre_lightning.run_folder.layout import PER_GENRE_FILE, SUMMARY_FILE
 from genre_lightning.tables import align
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from genre_lightning.data.soft_labels import soft_label_file
 from genre_lightning.files import write_json
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 
 
 def teacher_probabilities(run: RunFolder, batch_size: int = 64) -> dict:

@@ -37,14 +37,12 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from measure import machine, quiet_console
 from omegaconf import open_dict
 from speed import generate_images
 
+from genre_lightning.compose import compose_train
 from genre_lightning.data.splits import discover
 from genre_lightning.errors import UserError
 from genre_lightning.performance import bf16_is_fast
@@ -134,27 +132,17 @@ class EpochTimer(pl.Callback):
 
 def config(args, work: Path, *overrides: str):
     """The train config as `python train.py experiment=fma_small trainer=gpu|cpu ...` composes it."""
-    GlobalHydra.instance().clear()
     trainer = "gpu" if args.device == "cuda" else "cpu"
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
-        cfg = compose(
-            config_name="train",
-            overrides=[
-                "experiment=fma_small",
-                f"trainer={trainer}",
-                f"data.root={args.root}",
-                f"model.compile={args.compile}",
-                "trainer.enable_progress_bar=false",
-                *args.set,
-                *overrides,
-            ],
-            return_hydra_config=True,
-        )
-    HydraConfig().set_config(cfg)
-    run = Path(tempfile.mkdtemp(dir=work))
-    with open_dict(cfg):
-        cfg.paths.output_dir, cfg.paths.log_dir, cfg.paths.data_dir = str(run / "run"), str(run), str(work)
-    return cfg
+    overrides = [
+        "experiment=fma_small",
+        f"trainer={trainer}",
+        f"data.root={args.root}",
+        f"model.compile={args.compile}",
+        "trainer.enable_progress_bar=false",
+        *args.set,
+        *overrides,
+    ]
+    return compose_train(overrides, Path(tempfile.mkdtemp(dir=work)) / "run", data_dir=work)
 
 
 def one_fold(args, work: Path, *overrides: str) -> dict:

@@ -14,29 +14,18 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from genre_lightning.compose import train_config
 from genre_lightning.performance import bf16_is_fast
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-def train_config(overrides: list[str]):
-    """The train config as `python train.py OVERRIDES` composes it (paths.* among them: no Hydra run here)."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        return compose(config_name="train", overrides=overrides)
 
 
 def quiet_console() -> None:
     """train.py's console: configs/hydra/default.yaml's job_logging, less its log file. Lightning's INFO
     lines ("GPU available", the litlogger tip) are left out and its warnings go through the root's handler,
     beside the project's own lines."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        logging_cfg = OmegaConf.to_container(
-            compose(config_name="train", return_hydra_config=True).hydra.job_logging
-        )
+    logging_cfg = OmegaConf.to_container(train_config(with_hydra=True).hydra.job_logging)
     del logging_cfg["handlers"]["file"]
     logging_cfg["root"]["handlers"].remove("file")
     logging.config.dictConfig(logging_cfg)

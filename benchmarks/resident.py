@@ -21,8 +21,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
-from measure import machine, quiet_console, timing_trainer, train_config
+from measure import machine, quiet_console, timing_trainer
 
+from genre_lightning.compose import train_config
 from genre_lightning.performance import supported_precision
 from genre_lightning.tables import align
 from genre_lightning.training.library_noise import known_library_warnings

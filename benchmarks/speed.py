@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from measure import HEADER, FitTimer, best, machine, measured, quiet_console, rate, row, timing_trainer
 from PIL import Image
@@ -41,14 +40,13 @@ from published_pipeline import published_loader, published_read, published_trans
 from torch.utils.data import DataLoader
 
 from genre_lightning.audio.spectrogram import SpectrogramSpec, render
+from genre_lightning.compose import train_config
 from genre_lightning.data.resident import ResidentBatches
 from genre_lightning.data.splits import discover
 from genre_lightning.demo.synth import GENRES, synthesize
 from genre_lightning.models.resnet import build_resnet
 from genre_lightning.performance import inference_autocast, supported_precision
 from genre_lightning.tables import align
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -140,8 +138,7 @@ def our_config(args, folder: Path, work: Path, cache: bool):
         f"paths.output_dir={work}/run",
         *args.overrides,
     ]
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        return compose(config_name="train", overrides=overrides)
+    return train_config(overrides)
 
 
 # ---------------------------------------------------------------- the passes

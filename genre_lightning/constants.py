@@ -1,4 +1,5 @@
-"""Names shared across layers: file extensions, run-folder files, dataset markers and ImageNet's statistics.
+"""Names shared across layers: file extensions, eval.py's output files, dataset markers and ImageNet's
+statistics.
 
 A leaf module (it imports nothing of the package), so that any layer can name these files without
 importing the layer that writes them.
@@ -9,30 +10,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # songs that build_dataset.py and predict.py decode
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
-# in a run folder: who claimed it (locked while the run is running), the split every fold was drawn from,
-# the images the scan found unreadable, the boxes the images were cut to (data.trim), each finished fold's
-# result (fold_<k>/result.json) and the cross-validation summary (rewritten after every fold; "complete":
-# true once the last has finished)
-RUN_LOCK = "run.lock"
-SPLIT_FILE = "split.json"
-BAD_FILES = "bad_files.txt"
-# the duplicate pictures the scan found (a CSV, one row per file), and the fingerprints of the images the
-# folds trained on (eval.py warns of an evaluation image that duplicates one)
-DUPLICATES_FILE = "duplicates.txt"
-IMAGE_HASHES_FILE = "image_hashes.json"
-TRIM_FILE = "trim.txt"
-FOLD_RESULT = "result.json"
-SUMMARY_FILE = "cv_summary.json"
-# beside the summary: the fold ensemble's test-set confusion matrix and per-genre scores; in each fold's
-# folder, its calibrated test-set probabilities (the ensemble averages them)
-CONFUSION_FILE = "confusion_matrix.png"
-PER_GENRE_FILE = "per_genre.csv"
-# eval.py explain=true: per genre, the mean band and segment shares of its score and where its map lies
-EXPLAIN_FILE = "explain.json"
-TEST_PROBABILITIES_FILE = "test_probabilities.pt"
-# in an eval.py output folder, beside its confusion matrix and per-genre scores: the scores of the fold
-# ensemble and of each fold, and which genres and images they count
+# in an eval.py output folder, beside its confusion matrix and per-genre scores (named as in a run folder:
+# run_folder/layout.py): the scores of the fold ensemble and of each fold, and which genres and images they
+# count; with explain=true, per genre, the mean band and segment shares of its score and where its map lies
 EVAL_FILE = "eval.json"
+EXPLAIN_FILE = "explain.json"
 
 # in a dataset folder: how build_dataset.py rendered its images, and the songs it has finished
 RENDERING_MARKER = "spectrogram.json"

@@ -14,20 +14,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 from PIL import Image
 
 from genre_lightning.audio.rendering import Rendering
 from genre_lightning.audio.spectrogram import SpectrogramSpec
+from genre_lightning.compose import CONFIGS, compose_train
 from genre_lightning.demo.dataset import make_demo_dataset
 from genre_lightning.demo.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 
 # resnet18 at a quarter of its width (16 channels in the first stage), 64 px, on a few dozen images: a
 # fraction of a second per epoch on 2 cores, and checkpoints of 5 MB rather than 86
@@ -59,19 +57,6 @@ def demo_root(tmp_path_factory) -> Path:
     """A small seven-genre demo set (24 images per genre at 96x72)."""
     root = tmp_path_factory.mktemp("demo") / "spectrograms"
     return make_demo_dataset(root, per_class=24, seconds=3.0, spec=SpectrogramSpec(width=96, height=72))
-
-
-def compose_train(overrides: list[str], output_dir: Path):
-    """The train config as `python train.py OVERRIDES` would see it, writing into output_dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(output_dir.parent)
-        cfg.paths.data_dir = str(output_dir.parent / "data")
-    return cfg
 
 
 @pytest.fixture

@@ -12,18 +12,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "genre_lightning"
 
 # What each part of the package may import (besides itself): the flow is
 # shared names -> audio -> data -> models -> training -> predict -> explain -> app, with the demo set beside
-# data.
-# The run folder's layout is a shared name too: training writes the folder, prediction reads it; and so is
-# where the bundled model's files are: prediction uses it, the models start from its network.
-BASE = {"constants", "errors", "files", "tables", "run_layout", "pretrained"}
+# data and the run folder between data and training.
+# Where the bundled model's files are is a shared name too: prediction uses it, the models start from its
+# network.
+BASE = {"constants", "errors", "files", "tables", "pretrained"}
 ALLOWED = {
     "__init__": set(),
     "constants": set(),
     "errors": set(),
     "files": set(),
     "tables": set(),
-    "run_layout": {"constants", "files"},
     "pretrained": set(),
+    # train.py's config composed for the benchmarks and tests: Hydra alone
+    "compose": set(),
     "performance": {"errors"},
     # scores of class probabilities and the report files made of them, for training and evaluation alike
     "metrics": BASE,
@@ -32,8 +33,11 @@ ALLOWED = {
     "demo": BASE | {"audio"},
     # models accumulate their epoch scores with the metrics' ConfusionCounts
     "models": BASE | {"metrics"},
-    "training": BASE | {"performance", "metrics", "data", "models"},
-    "predict": BASE | {"performance", "metrics", "audio", "data", "models"},
+    # the run folder: its layout (which prediction reads), and the records training keeps there (the split,
+    # the scan's bad files and duplicates)
+    "run_folder": BASE | {"data"},
+    "training": BASE | {"performance", "metrics", "data", "models", "run_folder"},
+    "predict": BASE | {"performance", "metrics", "audio", "data", "models", "run_folder"},
     # why an answer: the predict layer's ensemble and rows, the rendering's mel scale
     "explain": BASE | {"audio", "data", "predict"},
     # the web page: predictions through predict, examples from the demo synthesiser, the Why panel

@@ -28,6 +28,11 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError)
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
+def unreadable(path: str | os.PathLike, err: Exception) -> UserError:
+    """The one line for a file that PIL or the JPEG decoder cannot read."""
+    return UserError(f"{shown(path)}: cannot read the image ({err}); remove or re-export the file")
+
+
 @contextlib.contextmanager
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
     """The opened (not yet decoded) image, or a UserError naming the file: unreadable, over ``max_pixels``,
@@ -38,9 +43,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterato
     try:
         image = Image.open(path)
     except (UnidentifiedImageError, *DECODE_ERRORS) as err:
-        raise UserError(
-            f"{shown(path)}: cannot read the image ({err}); remove or re-export the file"
-        ) from None
+        raise unreadable(path, err) from None
     finally:
         Image.MAX_IMAGE_PIXELS = pil_limit
     width, height = image.size
@@ -53,9 +56,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Iterato
             )
         yield image
     except DECODE_ERRORS as err:
-        raise UserError(
-            f"{shown(path)}: cannot read the image ({err}); remove or re-export the file"
-        ) from None
+        raise unreadable(path, err) from None
     except MemoryError:
         raise UserError(
             f"{shown(path)}: out of memory decoding the {width}x{height} image; "
@@ -119,32 +120,58 @@ def decoded_size(
     """The (height, width) of load_image(path, min_size, box=box), read from the file's header: nothing
     decoded."""
     with open_image(path, max_pixels) as image:
-        crop, factor = _reduction(image, min_size, box)
-        width, height = image.size if crop is None else (crop[2] - crop[0], crop[3] - crop[1])
+        return _reduced_size(image, min_size, box)
+
+
+def _reduced_size(image: Image.Image, min_size: int, box: list[int] | None) -> tuple[int, int]:
+    crop, factor = _reduction(image, min_size, box)
+    width, height = image.size if crop is None else (crop[2] - crop[0], crop[3] - crop[1])
     return -(-height // factor), -(-width // factor)  # Image.reduce rounds up
 
 
 def decode_jpegs(
-    paths: list[str],
-    min_size: int,
+    paths: list[str | os.PathLike],
+    min_size: int | None,
     device,
     max_pixels: int = MAX_PIXELS,
     boxes: dict[str, list[int]] | None = None,
 ) -> list[torch.Tensor]:
-    """JPEG files decoded together on ``device`` (nvJPEG on a GPU, batched) to uint8 3 x H x W at the size
-    load_image gives: the full decode (cut to the file's box in ``boxes``, where it has one) averaged over
-    pixel areas to it, where libjpeg scales the DCT."""
+    """JPEG files decoded together on ``device`` (nvJPEG on a GPU, batched) to uint8 3 x H x W, each cut to
+    its box in ``boxes`` where it has one: at full size (``min_size`` None), or at the size load_image
+    gives (the full decode averaged over pixel areas to it, where libjpeg scales the DCT).
+
+    A file over ``max_pixels``, or one that cannot be read or decoded as a JPEG, is a UserError naming it."""
     boxes = boxes or {}
-    sizes = [decoded_size(path, min_size, max_pixels, boxes.get(path)) for path in paths]
+    sizes = []
+    for path in paths:
+        with open_image(path, max_pixels) as image:
+            if min_size is not None:
+                sizes.append(_reduced_size(image, min_size, boxes.get(path)))
     data = [read_file(str(path)) for path in paths]
-    decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    try:
+        decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:
+        _name_undecodable(paths, data, device)
+        raise
     images = [crop_box(image, boxes.get(path)) for image, path in zip(decoded, paths)]
+    if min_size is None:
+        return images
     return [
         image
         if tuple(image.shape[-2:]) == size
         else F.interpolate(image[None].float(), size=size, mode="area")[0].round_().to(torch.uint8)
         for image, size in zip(images, sizes)
     ]
+
+
+def _name_undecodable(paths: list[str | os.PathLike], data: list[torch.Tensor], device) -> None:
+    """One corrupt file fails a batched decode without saying which: decode each alone, and name the first
+    that fails."""
+    for path, one in zip(paths, data):
+        try:
+            decode_jpeg(one, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError as err:
+            raise unreadable(path, err) from None
 
 
 def crop_box(image: torch.Tensor, box: list[int] | None) -> torch.Tensor:

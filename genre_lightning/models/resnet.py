@@ -10,6 +10,7 @@ from genre_lightning.errors import UserError
 from genre_lightning.pretrained import FOLDER as PRETRAINED
 from genre_lightning.pretrained import NAME as BUNDLED
 from genre_lightning.pretrained import bundled_checkpoints
+from genre_lightning.pretrained.int8 import SCALES, dequantize
 
 ARCHS = {
     "resnet18": (models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1),
@@ -92,6 +93,10 @@ def bundled_body(arch: str, width: int, in_channels: int) -> dict[str, torch.Ten
     if not files:
         raise UserError(f"model.weights={BUNDLED}: no bundled model in {PRETRAINED}; reinstall the package")
     state = torch.load(files[0], map_location="cpu", weights_only=True)
+    try:
+        weights = dequantize(state["state_dict"], state.get(SCALES, {}))
+    except ValueError as err:
+        raise UserError(f"{files[0]}: {err}; reinstall the package") from None
     shape = {key: state["hyper_parameters"][key] for key in ("arch", "width", "in_channels")}
     if shape != {"arch": arch, "width": width, "in_channels": in_channels}:
         settings = " ".join(f"model.{key}={value}" for key, value in shape.items())
@@ -102,7 +107,7 @@ def bundled_body(arch: str, width: int, in_channels: int) -> dict[str, torch.Ten
         )
     return {
         key.removeprefix("net."): tensor.float() if tensor.is_floating_point() else tensor
-        for key, tensor in state["state_dict"].items()
+        for key, tensor in weights.items()
         if key.startswith("net.") and not key.startswith("net.fc.")
     }
 

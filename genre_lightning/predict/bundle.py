@@ -5,8 +5,9 @@
         <run>/fold_3/checkpoints/best.ckpt --rendering configs/rendering/fma_small.yaml
 
 Each checkpoint is read as prediction reads one (predict/checkpoint.py: data only) and written back with
-what prediction reads and nothing else: the weights in fp16 (half the bytes; tests/predict/test_bundled.py
-checks that predictions match fp32's) and the hyperparameters prediction uses. ``--rendering`` records how
+what prediction reads and nothing else: the weights in int8 and fp16 (pretrained/int8.py: a quarter of the
+bytes; tests/predict/test_bundled.py checks that predictions match fp32's) and the hyperparameters
+prediction uses. ``--rendering`` records how
 songs are rendered for a model trained on a folder that did not say (no spectrogram.json, no
 data.rendering). Earlier bundled files are replaced.
 """
@@ -24,15 +25,17 @@ from genre_lightning.files import atomic_path
 from genre_lightning.predict.checkpoint import read_checkpoint
 from genre_lightning.pretrained import FOLDER as PRETRAINED
 from genre_lightning.pretrained import NAME, bundled_checkpoints
+from genre_lightning.pretrained.int8 import SCALES, quantize
 
 
 def bundled(path: Path, rendering: dict | None) -> dict:
-    """The checkpoint's prediction hyperparameters and fp16 weights (the integer counters as they are)."""
+    """The checkpoint's prediction hyperparameters and its weights stored small (int8.quantize; the integer
+    counters as they are)."""
     hparams, state_dict = read_checkpoint(path)
     if rendering is not None:
         hparams["preprocessing"] = {**hparams["preprocessing"], "spectrogram": rendering}
-    half = {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
-    return {"hyper_parameters": hparams, "state_dict": half}
+    weights, scales = quantize(state_dict)
+    return {"hyper_parameters": hparams, "state_dict": weights, SCALES: scales}
 
 
 def main(argv=None) -> None:

@@ -21,6 +21,7 @@ from genre_lightning.data import presets
 from genre_lightning.data.trim import check_trim
 from genre_lightning.errors import UserError
 from genre_lightning.models.classifier import GenreClassifier
+from genre_lightning.pretrained.int8 import SCALES, dequantize
 
 # the hyperparameters prediction reads, and the type each must have (the rest, such as the optimizer and
 # scheduler configs, belongs to training and is never read)
@@ -69,16 +70,17 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict]:
         ) from None
     try:
         hparams = _hparams(state)
+        weights = dequantize(state["state_dict"], state.get(SCALES, {}))  # the bundled files' int8 weights
     except ValueError as err:
         raise UserError(f"{path}: {err}; a checkpoint must be data: use one written by train.py") from None
-    for name, tensor in state["state_dict"].items():
+    for name, tensor in weights.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise UserError(
                 f"{path}: its weight {name} holds NaN or infinite values (the training diverged), so "
                 "every probability would be NaN; train again (a lower model.optimizer.lr), or pass another "
                 "checkpoint"
             )
-    return hparams, state["state_dict"]
+    return hparams, weights
 
 
 def _hparams(state) -> dict:

@@ -10,17 +10,15 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from genre_lightning.audio.rendering import Rendering
-from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.data import presets
-from genre_lightning.data.images import MAX_PIXELS, crop_box, load_image, open_image
+from genre_lightning.data.images import MAX_PIXELS, crop_box, decode_jpegs, load_image, open_image
 from genre_lightning.data.trim import file_box
 from genre_lightning.errors import InputWarning, UserError, config_part
 from genre_lightning.performance import device_type, inference_bf16
 from genre_lightning.predict.checkpoint import load_classifier
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import SUMMARY_FILE, RunFolder
 from genre_lightning.tables import shown
 
 # Prediction doubts an image whose short side must be enlarged more than this to the models' input size.
@@ -212,27 +210,28 @@ class Ensemble:
         """The JPEGs among ``paths``, decoded in one call on the ensemble's device (nvJPEG on a GPU) at full
         size as uint8 RGB, when ``self.batched``. The eval preset then resizes them there, with antialiasing,
         where the PIL path decodes at a reduced DCT scale first: the two agree within a few grey levels
-        (tests/predict). Files it cannot take (not a JPEG, over max_image_pixels, not decodable) are left
-        out: preprocess reads those one at a time and names what is wrong."""
+        (tests/predict). Files it cannot take (not an RGB or grey JPEG, over max_image_pixels, not
+        decodable) are left out, or all files where one fails to decode: preprocess reads those one at a time
+        and names what is wrong, in the file's own row."""
         if not self.batched:
             return {}
-        files, data = [], []
-        for path in paths:
-            try:
-                with open_image(path, self.max_image_pixels) as image:
-                    if image.format != "JPEG" or image.mode not in ("RGB", "L"):
-                        continue
-            except UserError:
-                continue
-            files.append(path)
-            data.append(read_file(str(path)))
+        files = [path for path in paths if self._batched_jpeg(path)]
         if not files:
             return {}
         try:
-            images = decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        except RuntimeError:  # one corrupt file fails the call: each is then read alone, the bad one named
+            images = decode_jpegs(files, None, self.device, self.max_image_pixels)
+        except UserError:
             return {}
         return dict(zip(files, images))
+
+    def _batched_jpeg(self, path: Path) -> bool:
+        """Whether the batched decoder takes the file: a readable JPEG of RGB or grey pixels within
+        max_image_pixels (any other goes through PIL)."""
+        try:
+            with open_image(path, self.max_image_pixels) as image:
+                return image.format == "JPEG" and image.mode in ("RGB", "L")
+        except UserError:
+            return False
 
     def preprocess_audio(
         self, path: str | os.PathLike, rendering: Rendering

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genre_lightning.constants import CONFUSION_FILE, EVAL_FILE, IMAGE_EXTENSIONS, PER_GENRE_FILE
+from genre_lightning.constants import EVAL_FILE, IMAGE_EXTENSIONS
 from genre_lightning.data.duplicates import near_pairs, thumbnails
 from genre_lightning.data.images import MAX_PIXELS
 from genre_lightning.data.scan import scan
@@ -25,7 +25,7 @@ from genre_lightning.files import files_below, write_json
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.predict.ensemble import Ensemble
 from genre_lightning.predict.inference import NOT_A_NUMBER, stacked_by_shape
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import CONFUSION_FILE, PER_GENRE_FILE, RunFolder
 from genre_lightning.tables import align, shown
 
 

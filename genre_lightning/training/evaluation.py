@@ -11,7 +11,7 @@ import torch
 from genre_lightning.files import atomic_path
 from genre_lightning.metrics import scores, write_report
 from genre_lightning.performance import inference_autocast
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.training.calibration import checked_temperature
 
 log = logging.getLogger(__name__)

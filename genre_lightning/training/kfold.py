@@ -22,19 +22,10 @@ from genre_lightning.data.scan import BadImages
 from genre_lightning.errors import UserError, build
 from genre_lightning.files import write_text
 from genre_lightning.performance import supported_precision
-from genre_lightning.run_layout import RunFolder
-from genre_lightning.training.callbacks.finite_loss import FiniteLoss
-from genre_lightning.training.callbacks.moved_folder import MovedRunFolder
-from genre_lightning.training.callbacks.progress import ProgressBar
-from genre_lightning.training.callbacks.tensorboard import log_hparams
-from genre_lightning.training.checks import check_config
-from genre_lightning.training.evaluation import calibrate_fold
-from genre_lightning.training.interrupt import hint_on_stop
-from genre_lightning.training.library_noise import known_library_warnings
-from genre_lightning.training.loggers import fold_loggers
-from genre_lightning.training.run_folder import (
+from genre_lightning.run_folder.layout import RunFolder
+from genre_lightning.run_folder.lock import claimed
+from genre_lightning.run_folder.records import (
     check_sources,
-    claimed,
     keep_data_path,
     keep_split,
     last_checkpoint,
@@ -42,9 +33,16 @@ from genre_lightning.training.run_folder import (
     write_duplicates,
     write_image_hashes,
 )
+from genre_lightning.training.callbacks.finite_loss import FiniteLoss
+from genre_lightning.training.callbacks.moved_folder import MovedRunFolder
+from genre_lightning.training.callbacks.progress import ProgressBar
+from genre_lightning.training.checks import check_config
+from genre_lightning.training.evaluation import calibrate_fold
+from genre_lightning.training.interrupt import hint_on_stop
+from genre_lightning.training.library_noise import known_library_warnings
+from genre_lightning.training.loggers import fold_loggers, log_cross_validation, log_hparams
 from genre_lightning.training.saved_config import keep_config
 from genre_lightning.training.summary import summarize_run, summary_text
-from genre_lightning.training.tensorboard import log_cross_validation
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +145,19 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     model = build(
         "model", cfg.model, class_names=datamodule.class_names, preprocessing=datamodule.preprocessing
     )
+    trainer = fold_trainer(cfg, run, fold)
+    check_fold(cfg, datamodule, model, trainer, fold)
+    keep_data_path(run, datamodule, trainer, cfg.get("resume") is not None, rank_zero_only.rank == 0)
+    fit_fold(trainer, model, datamodule, last_checkpoint(run, fold), fold)
+    result = score_best_checkpoint(cfg, trainer, model, datamodule, run, fold)
+    log_fold_result(cfg, trainer, result, fold, started)
+    return result
+
+
+def fold_trainer(cfg: DictConfig, run: RunFolder, fold: int) -> pl.Trainer:
+    """The fold's Trainer, with the fold's loggers and callbacks, at a precision this machine runs."""
     loggers = fold_loggers(cfg, run.fold_dir(fold).name)
-    callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
-    # not config choices: a diverged fold is never kept, and a moved run folder continues, whatever
-    # callbacks the run has
-    callbacks = [FiniteLoss(fold), MovedRunFolder(), *callbacks]
-    for callback in callbacks:
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str(run.checkpoint_dir(fold))
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses one then
+    callbacks = fold_callbacks(cfg, run, fold)
     precision = supported_precision(
         cfg.trainer.get("precision", "32-true"), cfg.trainer.get("accelerator", "auto")
     )
@@ -169,6 +170,26 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
         rejected=(MisconfigurationException,),
     )
     refuse_respawn_in_multirun(trainer)
+    return trainer
+
+
+def fold_callbacks(cfg: DictConfig, run: RunFolder, fold: int) -> list[pl.Callback]:
+    """The configured callbacks and the ones every fold has; checkpoints written into the fold's folder."""
+    callbacks = [build(f"callbacks.{name}", c) for name, c in cfg.get("callbacks", {}).items()]
+    # not config choices: a diverged fold is never kept, and a moved run folder continues, whatever
+    # callbacks the run has
+    callbacks = [FiniteLoss(fold), MovedRunFolder(), *callbacks]
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(run.checkpoint_dir(fold))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses one then
+    return callbacks
+
+
+def check_fold(cfg: DictConfig, datamodule, model, trainer: pl.Trainer, fold: int) -> None:
+    """Refuse a fold that would train on no batch, fit the logging interval to the fold, and say what the
+    fold trains: its images, the model, the device and the precision."""
     train_files, val_files = datamodule.split.train_val(fold)
     refuse_empty_batches(len(train_files), trainer.world_size, datamodule.settings.batch_size, fold)
     # a fold of fewer batches than the logging interval would log no training loss (and Lightning warns)
@@ -185,8 +206,10 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
         trainer.strategy.root_device,
         trainer.precision,
     )
-    keep_data_path(run, datamodule, trainer, cfg.get("resume") is not None, rank_zero_only.rank == 0)
-    resume_from = last_checkpoint(run, fold)
+
+
+def fit_fold(trainer: pl.Trainer, model, datamodule, resume_from: Path | None, fold: int) -> None:
+    """Train the fold, from its start or (``resume_from``) from the last.ckpt of a stopped attempt."""
     if resume_from is not None:
         log.info("fold %d: continuing from %s", fold, resume_from)
     with warnings.catch_warnings():
@@ -196,6 +219,11 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
             warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
+
+def score_best_checkpoint(
+    cfg: DictConfig, trainer: pl.Trainer, model, datamodule, run: RunFolder, fold: int
+) -> dict:
+    """The fold's result: its best checkpoint validated (and tested), then calibrated."""
     # none with trainer.fast_dev_run (Lightning's smoke test saves nothing): the weights as they are then
     best = trainer.checkpoint_callback.best_model_path or None
     result = {
@@ -207,11 +235,11 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
     # predict.py loads, and loading it with the callback attached puts the raw weights back: evaluate and
     # calibrate what prediction will use (Lightning then warns that the callback is missing)
     trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
+    # data.test_fraction=0 (the test set scored apart, by eval.py): no test set to score
+    test = cfg.test and bool(datamodule.split.test)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint")
         result.update(trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)[0])
-        # data.test_fraction=0 (the test set scored apart, by eval.py): no test set to score
-        test = cfg.test and bool(datamodule.split.test)
         if test:
             # validate has loaded the checkpoint into the model: test it as it is
             result.update(trainer.test(model, datamodule=datamodule, verbose=False)[0])
@@ -229,11 +257,16 @@ def train_fold(cfg: DictConfig, datamodule, fold: int, run: RunFolder) -> dict:
             write=trainer.is_global_zero,
         )
     )
+    return result
+
+
+def log_fold_result(cfg: DictConfig, trainer: pl.Trainer, result: dict, fold: int, started: float) -> None:
+    """The fold's settings and final metrics to its loggers (TensorBoard's HPARAMS), and its accuracies and
+    time since ``started`` (time.perf_counter) in the log."""
     params = OmegaConf.to_container(cfg.get("hparams") or {}, resolve=True)
     log_hparams(trainer, {**params, "fold": fold}, {k: v for k, v in result.items() if "/" in k})
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.items() if k.endswith("/acc"))
     log.info("fold %d finished in %.0f s: %s", fold, time.perf_counter() - started, scores)
-    return result
 
 
 def refuse_empty_batches(train_images: int, processes: int, batch_size: int, fold: int) -> None:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from genre_lightning.errors import UserError
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.training.saved_config import check_same_config, check_targets, flatten, project_targets
 
 log = logging.getLogger(__name__)

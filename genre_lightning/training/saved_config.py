@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_json
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 
 # Keys (and everything under them) that say where files go and what is logged or shown, never what is
 # trained: a resume may differ in them. Everything else must match. data.num_workers is not here: the

@@ -8,7 +8,7 @@ import statistics
 from omegaconf import DictConfig
 
 from genre_lightning.errors import UserError
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.tables import align
 from genre_lightning.training.evaluation import ensemble_report
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from genre_lightning.constants import SUMMARY_FILE
 from genre_lightning.errors import exit_on_user_error
-from genre_lightning.run_layout import SWEEP_SUMMARY_FILE
+from genre_lightning.run_folder.layout import SUMMARY_FILE, SWEEP_SUMMARY_FILE
 from genre_lightning.training.sweeps import (
     FOLD_KEY,
     aggregate_folds,

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre_lightning.errors import UserError
 from genre_lightning.files import write_text
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.tables import align
 from genre_lightning.training.summary import summarize_run, summary_text
 

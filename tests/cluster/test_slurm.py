@@ -15,7 +15,7 @@ import pytest
 from conftest import FOLD_SWEEP
 
 from cluster.processes import finish, start_train
-from genre_lightning.run_layout import SWEEP_SUMMARY_FILE
+from genre_lightning.run_folder.layout import SWEEP_SUMMARY_FILE
 
 pytestmark = pytest.mark.cluster
 

@@ -101,8 +101,9 @@ def test_a_plot_on_black_paper_is_found_and_a_silent_plot_edge_on_white_paper_is
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
 @pytest.mark.parametrize("spine", [0.8, 3.0])
 def test_the_axis_frame_drawn_on_the_plots_edge_is_cut_off(tmp_path, suffix, spine):
-    """The spines (black, 1 and 3.3 px at 80 dpi) lie on the plot's edge, inside the paper's box, half of their
-    width over the plot: the box is what they leave of it, and none of its four outermost lines is black."""
+    """The spines (black, 1 and 3.3 px at 80 dpi) lie on the plot's edge, inside the paper's box, half of
+    their width over the plot: the box is what they leave of it, and none of its four outermost lines is
+    black."""
     path = tmp_path / f"framed.{suffix}"
     truth = figure(path, "axes", "pcolormesh", spine=spine)
     with Image.open(path) as image:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from genre_lightning.constants import CONFUSION_FILE, EVAL_FILE, PER_GENRE_FILE
+from genre_lightning.constants import EVAL_FILE
 from genre_lightning.metrics import confusion_figure, scores
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
 from genre_lightning.predict.inference import file_loader, predict_files
+from genre_lightning.run_folder.layout import CONFUSION_FILE, PER_GENRE_FILE
 
 
 @pytest.fixture

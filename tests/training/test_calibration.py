@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from genre_lightning.constants import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE
 from genre_lightning.metrics import scores
 from genre_lightning.performance import cpu_has_fast_bf16
 from genre_lightning.predict.ensemble import Ensemble, find_checkpoints
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import CONFUSION_FILE, PER_GENRE_FILE, SUMMARY_FILE, RunFolder
 from genre_lightning.training.calibration import fit_temperature
 
 

@@ -7,7 +7,7 @@ import sys
 
 from conftest import ROOT, TINY
 
-from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
+from genre_lightning.run_folder.layout import RUN_LOCK, SPLIT_FILE
 
 
 def test_a_tiny_training_prints_no_warning_and_runs_in_the_default_run_folder(demo_root, tmp_path):

@@ -12,7 +12,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from genre_lightning.constants import SUMMARY_FILE
+from genre_lightning.run_folder.layout import SUMMARY_FILE
 from genre_lightning.training.kfold import train
 
 TAGS = ["demo", "tiny"]

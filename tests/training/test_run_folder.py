@@ -1,18 +1,17 @@
 """A run folder belongs to one training process: claimed before anything is written into it."""
 
 import pytest
-from conftest import CONFIGS, TINY
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import TINY
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from genre_lightning.constants import RUN_LOCK, SPLIT_FILE
+from genre_lightning.compose import train_config
 from genre_lightning.errors import UserError
-from genre_lightning.run_layout import RunFolder
-from genre_lightning.training import run_folder
+from genre_lightning.run_folder import lock
+from genre_lightning.run_folder.layout import RUN_LOCK, SPLIT_FILE, RunFolder
+from genre_lightning.run_folder.lock import claim, release
+from genre_lightning.run_folder.records import keep_split
 from genre_lightning.training.callbacks.hydra import ClaimRunFolder
-from genre_lightning.training.run_folder import claim, keep_split, release
 
 
 def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
@@ -20,7 +19,7 @@ def test_a_second_run_given_a_folder_in_use_stops_before_writing_anything(
 ):
     run = tmp_path / "run"
     pid = held_elsewhere(
-        f"from genre_lightning.training.run_folder import claim\nclaim({str(run)!r}, resume=False)"
+        f"from genre_lightning.run_folder.lock import claim\nclaim({str(run)!r}, resume=False)"
     )
     result = entry(
         "train.py",
@@ -42,7 +41,7 @@ def test_resuming_a_folder_that_a_process_is_running_in_is_refused(held_elsewher
     claim(run, resume=False)
     release(run)  # that run stopped: it may be resumed, once
     pid = held_elsewhere(
-        f"from genre_lightning.training.run_folder import claim\nclaim({str(run)!r}, resume=True)"
+        f"from genre_lightning.run_folder.lock import claim\nclaim({str(run)!r}, resume=True)"
     )
     with pytest.raises(UserError, match=rf"a training process is running there \(pid {pid} on "):
         claim(run, resume=True)
@@ -52,9 +51,7 @@ def test_the_default_run_folder_is_claimed_before_hydra_writes_there(tmp_path, m
     # as `python train.py` from tmp_path: Hydra calls the callback before it sets HydraConfig, and the
     # default hydra.run.dir needs it (logs/ under the working folder, then the time)
     monkeypatch.chdir(tmp_path)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
-        cfg = compose(config_name="train", return_hydra_config=True)
+    cfg = train_config(with_hydra=True)
     HydraConfig.instance().cfg = None
     ClaimRunFolder().on_run_start(config=cfg)
     run = tmp_path / "logs" / "train" / "runs"
@@ -62,7 +59,7 @@ def test_the_default_run_folder_is_claimed_before_hydra_writes_there(tmp_path, m
     try:
         # the folder Hydra's run_job goes on to use: ${now:} resolves once per config
         assert folder == tmp_path / OmegaConf.select(cfg, "hydra.run.dir")
-        assert [p.name for p in folder.iterdir()] == [RUN_LOCK] and folder in run_folder._held
+        assert [p.name for p in folder.iterdir()] == [RUN_LOCK] and folder in lock._held
     finally:
         release(folder)
 

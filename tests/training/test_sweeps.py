@@ -20,7 +20,7 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import find_checkpoints, load_classifier
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.training import sweep_cli, sweeps
 from genre_lightning.training.kfold import train
 

@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from genre_lightning.errors import UserError
 from genre_lightning.predict.ensemble import find_checkpoints
-from genre_lightning.run_layout import RunFolder
+from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.training.kfold import train
 from genre_lightning.training.summary import optimized_value
 

@@ -11,8 +11,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from genre_lightning.errors import UserError, exit_on_user_error
+from genre_lightning.run_folder.lock import claim, release
 from genre_lightning.training.checks import check_config
-from genre_lightning.training.run_folder import claim, release
 from genre_lightning.training.sweeps import (
     FOLD_KEY,
     aggregate_folds,

@@ -1,4 +1,5 @@
-"""TensorBoard extras beyond Lightning's scalars: input samples, confusion matrices, per-class scores."""
+"""Callbacks that draw to TensorBoard beside Lightning's scalars: input samples, confusion matrices (with
+per-class scores)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,10 @@ import math
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
 from genre_lightning.metrics import confusion_figure, per_class_scores
-
-
-def add_figure(trainer: pl.Trainer, tag: str, figure: Figure) -> None:
-    """Log a matplotlib figure as an image to every TensorBoard logger, at the current epoch."""
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure(tag, figure, global_step=trainer.current_epoch)
-
-
-def log_hparams(trainer: pl.Trainer, params: dict, metrics: dict) -> None:
-    """TensorBoard's HPARAMS tab: a run's settings beside its final metrics, logged once at the end.
-
-    The metrics go under `final/` so they do not add a point to the per-epoch curves; they are plotted one
-    past the last epoch, where the validation and test of the kept checkpoint are.
-    """
-    final = {f"final/{name}": value for name, value in metrics.items()}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(params, final, step=trainer.current_epoch)
-        else:
-            logger.log_hyperparams(params)
-            logger.log_metrics(final, step=trainer.current_epoch)
-        # the last validate/test already closed the logger: flush this again
-        logger.finalize("success")
+from genre_lightning.training.loggers import add_figure
 
 
 class InputSamples(pl.Callback):

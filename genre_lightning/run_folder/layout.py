@@ -18,7 +18,8 @@ writes it, and for resume, the sweep tools and prediction that read it back.
                               test_probabilities.pt (its calibrated test-set probabilities)
         checkpoints/          best.ckpt and last.ckpt (what a stopped fold continues from)
 
-A leaf module (it imports only the shared names), so that training and prediction both use it.
+A leaf (it imports only files.py), so that training and prediction both use it; the names of the files
+are here too, beside the paths made of them.
 """
 
 from __future__ import annotations
@@ -27,30 +28,38 @@ import json
 import os
 from pathlib import Path
 
-from genre_lightning.constants import (
-    BAD_FILES,
-    CONFUSION_FILE,
-    DUPLICATES_FILE,
-    FOLD_RESULT,
-    IMAGE_HASHES_FILE,
-    PER_GENRE_FILE,
-    RUN_LOCK,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-    TEST_PROBABILITIES_FILE,
-    TRIM_FILE,
-)
 from genre_lightning.files import write_json
 
+# the run's own files: who claimed the folder (locked while the run is running), the split every fold was
+# drawn from, the config the run started with (resolved, with a digest), which way the images reached the
+# model (data.resident's choice), the images the scan found unreadable
+RUN_LOCK = "run.lock"
+SPLIT_FILE = "split.json"
 RUN_CONFIG = "run_config.json"
 DATA_PATH = "data_path.json"
+BAD_FILES = "bad_files.txt"
+# the duplicate pictures the scan found (a CSV, one row per file), and the fingerprints of the images the
+# folds trained on (eval.py warns of an evaluation image that duplicates one)
+DUPLICATES_FILE = "duplicates.txt"
+IMAGE_HASHES_FILE = "image_hashes.json"
+# the boxes the images were cut to (data.trim)
+TRIM_FILE = "trim.txt"
+# the cross-validation summary (rewritten after every fold; "complete": true once the last has finished),
+# and beside it the fold ensemble's test-set confusion matrix and per-genre scores (eval.py writes the same
+# two files into its own output folder)
+SUMMARY_FILE = "cv_summary.json"
+CONFUSION_FILE = "confusion_matrix.png"
+PER_GENRE_FILE = "per_genre.csv"
+# in each fold's folder: its result (fold_<k>/result.json) and its calibrated test-set probabilities (the
+# ensemble averages them)
+FOLD_RESULT = "result.json"
+TEST_PROBABILITIES_FILE = "test_probabilities.pt"
 # Hydra's output subdirectory (hydra.output_subdir), with the files it writes there
 HYDRA_DIR = ".hydra"
 SAVED_CONFIG = "config.yaml"
 SAVED_OVERRIDES = "overrides.yaml"
 SAVED_HYDRA = "hydra.yaml"
-# the names the checkpoint callbacks are given (configs/callbacks/model_checkpoint.yaml, last_checkpoint.yaml)
-BEST_CHECKPOINT = "best.ckpt"
+# the name the last-epoch checkpoint callback is given (configs/callbacks/last_checkpoint.yaml)
 LAST_CHECKPOINT = "last.ckpt"
 # in a multirun's folder: one row per job, best first
 SWEEP_SUMMARY_FILE = "sweep_summary.csv"
@@ -151,9 +160,6 @@ class RunFolder:
         """Where Lightning's checkpoint callbacks write (train_fold gives them this folder: Lightning's own
         choice, the first logger's folder, is an MLflow run's id, or one folder for every fold)."""
         return self.fold_dir(fold) / "checkpoints"
-
-    def best(self, fold: int) -> Path:
-        return self.checkpoint_dir(fold) / BEST_CHECKPOINT
 
     def last(self, fold: int) -> Path:
         return self.checkpoint_dir(fold) / LAST_CHECKPOINT
