@@ -4,21 +4,23 @@ scancel is reported and finished with resume=."""
 
 import csv
 import json
+import runpy
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY
+from conftest import FOLD_SWEEP
 
 from cluster.processes import finish, start_train
 from genre_lightning.run_folder.layout import SWEEP_SUMMARY_FILE
 
 pytestmark = pytest.mark.cluster
 
-# 8 images per genre: a fold trains in seconds
-SMALL = [*TINY, "data.max_per_class=8", "data.fold=0,1"]
+# conftest.py's fold sweep (8 images per genre: a fold trains in seconds), run on the cluster here and, as
+# the reference, on submitit's local executor by the fold_sweep fixture
 # what a user asks of a node of 2 cores: one core and a gigabyte per job, no GPU
 ON_SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
 
@@ -56,17 +58,22 @@ def same_summary(a: dict, b: dict) -> None:
     assert a["metrics"] == pytest.approx(b["metrics"], rel=1e-4, abs=1e-6)
 
 
-@pytest.fixture(scope="module")
-def local_sweep(demo_root, tmp_path_factory) -> Path:
-    """The fold sweep on submitit's local executor, for comparison."""
-    sweep_dir = tmp_path_factory.mktemp("local") / "sweep"
-    finish(sweep(sweep_dir, *SMALL, f"data.root={demo_root}", "hydra/launcher=local"))
-    return sweep_dir
+def sweep_cli(*args: str) -> None:
+    """`python -m genre_lightning.training.sweep_cli ARGS` in this process, as its command line runs it."""
+    argv = sys.argv
+    sys.argv = ["sweep_cli", *args]
+    try:
+        with warnings.catch_warnings():  # the module is imported already: runpy says so
+            warnings.simplefilter("ignore", RuntimeWarning)
+            runpy.run_module("genre_lightning.training.sweep_cli", run_name="__main__")
+    finally:
+        sys.argv = argv
 
 
-def test_fold_jobs_run_as_a_job_array_like_the_local_launcher(slurm, local_sweep, demo_root, tmp_path):
+def test_fold_jobs_run_as_a_job_array_like_the_local_launcher(slurm, fold_sweep, demo_root, tmp_path):
+    local_sweep, _ = fold_sweep
     sweep_dir = tmp_path / "sweep"
-    out = finish(sweep(sweep_dir, *SMALL, f"data.root={demo_root}", *ON_SLURM, env=slurm.env))
+    out = finish(sweep(sweep_dir, *FOLD_SWEEP, f"data.root={demo_root}", *ON_SLURM, env=slurm.env))
     # one array of two tasks, run by the cluster (submitit names their files <array>_<task>)
     submitted = sorted(path.name for path in (sweep_dir / ".submitit").glob("*_*/*_submitted.pkl"))
     array = submitted[0].split("_")[0]
@@ -76,11 +83,12 @@ def test_fold_jobs_run_as_a_job_array_like_the_local_launcher(slurm, local_sweep
     assert "#SBATCH --cpus-per-task=1" in script
     # the jobs ran the project's Python, the one that submitted them (its virtual environment)
     assert sys.executable in script
-    assert "sweep summary, best val/acc_mean first" in out
+    assert "sweep summary, best val/loss_mean first" in out
 
     assert layout(sweep_dir) == layout(local_sweep)
-    assert [{**row, "val/acc_mean": float(row["val/acc_mean"])} for row in rows(sweep_dir)] == [
-        {**row, "val/acc_mean": pytest.approx(float(row["val/acc_mean"]), rel=1e-4)}
+    # the rows rank the jobs by the sweep's metric (FOLD_SWEEP: val/loss_mean)
+    assert [{**row, "val/loss_mean": float(row["val/loss_mean"])} for row in rows(sweep_dir)] == [
+        {**row, "val/loss_mean": pytest.approx(float(row["val/loss_mean"]), rel=1e-4)}
         for row in rows(local_sweep)
     ]
     same_summary(
@@ -89,9 +97,10 @@ def test_fold_jobs_run_as_a_job_array_like_the_local_launcher(slurm, local_sweep
     )
 
 
-def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep, demo_root, tmp_path):
+def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, fold_sweep, demo_root, tmp_path, entry):
+    local_sweep, _ = fold_sweep
     sweep_dir = tmp_path / "sweep"
-    proc = sweep(sweep_dir, *SMALL, f"data.root={demo_root}", *ON_SLURM, env=slurm.env)
+    proc = sweep(sweep_dir, *FOLD_SWEEP, f"data.root={demo_root}", *ON_SLURM, env=slurm.env)
     # job 1 is training once its run folder has the split (written inside train(), which stops on SIGTERM)
     deadline = time.monotonic() + 240
     while not (sweep_dir / "1" / "split.json").exists():
@@ -112,17 +121,11 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep
     )
     assert not (sweep_dir / "1" / "cv_summary.json").exists()
 
-    resumed = subprocess.run(
-        [sys.executable, "train.py", f"resume={sweep_dir}/1"], cwd=ROOT, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    # the commands it names, as a user types them (in this process: no start-up of their own)
+    resumed = entry("train.py", f"resume={sweep_dir}/1")
+    assert resumed.code == 0, resumed.out[-3000:] + resumed.err[-3000:]
     for command in ("summary", "aggregate"):
-        merged = subprocess.run(
-            [sys.executable, "-m", "genre_lightning.training.sweep_cli", command, str(sweep_dir)],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert merged.returncode == 0, merged.stdout[-3000:] + merged.stderr[-3000:]
+        sweep_cli(command, str(sweep_dir))
     same_summary(
         json.loads((sweep_dir / "cv_summary.json").read_text()),
         json.loads((local_sweep / "cv_summary.json").read_text()),
@@ -132,9 +135,8 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, local_sweep
 
 def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(slurm, demo_root, tmp_path):
     # hydra/launcher=slurm asks for one GPU per trainer device; this cluster has none
-    out = finish(
-        sweep(tmp_path / "sweep", *SMALL, f"data.root={demo_root}", "hydra/launcher=slurm", env=slurm.env), 2
-    )
+    args = [*FOLD_SWEEP, f"data.root={demo_root}", "hydra/launcher=slurm"]
+    out = finish(sweep(tmp_path / "sweep", *args, env=slurm.env), 2)
     assert out.strip().splitlines()[-1] == (
         "error: sbatch refused the jobs (Invalid generic resource (gres) specification); "
         "set hydra.launcher.* to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, "

@@ -282,7 +282,7 @@ def test_a_run_stopped_anywhere_resumes_to_the_same_end(
 
 
 def test_a_moved_or_copied_run_folder_resumes_on_the_data_path_it_started_on(
-    demo_root, tmp_path, held_elsewhere
+    demo_root, tmp_path, held_elsewhere, entry
 ):
     run = tmp_path / "run"
     proc = start(
@@ -302,8 +302,10 @@ def test_a_moved_or_copied_run_folder_resumes_on_the_data_path_it_started_on(
     held_elsewhere(
         f"from genre_lightning.files import hold_lock\nlock = hold_lock({str(moved / 'run.lock')!r})"
     )
-    code, out = finish(start(f"resume={moved}", log_dir=tmp_path))
-    assert code == 2 and "a training process is running there" in out.splitlines()[-1], out[-3000:]
+    # refused before it claims the folder: in this process
+    refused = entry("train.py", f"resume={moved}", f"paths.log_dir={tmp_path}")
+    assert refused.code == 2, refused.out + refused.err
+    assert "a training process is running there" in refused.err.strip().splitlines()[-1], refused.err
     # as if the run had started on the loaders: it continues on them, whatever memory is free now; a resume
     # may set data.resident_share (it only says whether a kept set still fits)
     (copy / "data_path.json").write_text('{"resident": false}')

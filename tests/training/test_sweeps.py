@@ -55,18 +55,8 @@ def read_rows(sweep_dir) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
-def fold_sweep(demo_root, tmp_path_factory):
-    """A 2-job grid over the folds, run in parallel by submitit's local executor and ranked by the
-    validation loss (continuous, so never tied)."""
-    tmp = tmp_path_factory.mktemp("folds")
-    sweep = tmp / "sweep"
-    out = train_py(
-        "-m", *SMALL, f"data.root={demo_root}", "data.fold=0,1", "hydra/launcher=local",
-        "optimized_metric=val/loss_mean", "hydra.callbacks.sweep_summary.direction=minimize",
-        f"hydra.sweep.dir={sweep}", log_dir=tmp,
-    )  # fmt: skip
-    return sweep, out
+# fold_sweep (conftest.py): a 2-job grid over the folds on submitit's local executor, ranked by the
+# validation loss
 
 
 def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
