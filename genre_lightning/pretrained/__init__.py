@@ -12,7 +12,7 @@ from pathlib import Path
 NAME = "fma_small"
 FOLDER = Path(__file__).resolve().parent
 # what the one line printed when it is used says it is
-DESCRIPTION = f"the bundled model {NAME} (a ResNet-18 trained on FMA-small's 30 s clips; docs/model_card.md)"
+DESCRIPTION = f"the bundled model {NAME} (five ResNet-18s trained on FMA-small's clips; docs/model_card.md)"
 
 
 def bundled_checkpoints() -> list[Path]:
