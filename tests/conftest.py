@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import struct
 import subprocess
@@ -42,7 +43,12 @@ TINY = [
     "trainer.enable_model_summary=false",
 ]
 
-torch.set_num_threads(2)
+# Two cores: one worker uses both; under pytest-xdist's two workers, each (and the commands it starts) one.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(2)
 
 
 def fma_small() -> Rendering:
