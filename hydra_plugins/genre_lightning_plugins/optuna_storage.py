@@ -29,15 +29,18 @@ def open_storage(url: str | None):
         path.parent.mkdir(parents=True, exist_ok=True)
         # the default lock is a symlink made and removed atomically, which network filesystems (NFS) keep
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     if url.startswith("postgresql://"):
         # the driver the sweeps extra installs: SQLAlchemy 2.1 would take psycopg 3 for a bare postgresql://
         url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     try:
         return optuna.storages.RDBStorage(url)
-    except (IntegrityError, ProgrammingError):
-        # Processes started at once on a new database all create its tables, and on PostgreSQL all but one
-        # fail (a type or table that another created a moment before): connect again, and find them made
+    except (IntegrityError, ProgrammingError, OperationalError) as err:
+        # Processes started at once on a new database all create its tables, and all but one may fail (a type
+        # or table that another created a moment before: on PostgreSQL, and on SQLite "table ... already
+        # exists"): connect again, and find them made. Any other failure is raised as it is.
+        if isinstance(err, OperationalError) and "already exists" not in str(err):
+            raise
         time.sleep(1)
         return optuna.storages.RDBStorage(url)
