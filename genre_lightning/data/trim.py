@@ -92,8 +92,16 @@ def _inside_frame(pixels: np.ndarray, box: list[int]) -> list[int]:
     for _ in range(FRAME):
         if right - left <= 2 * FRAME or bottom - top <= 2 * FRAME:
             break
-        region = pixels[top:bottom, left:right].astype(np.int16)
-        sides = [region[0], region[-1], region[:, 0], region[:, -1]]
+        # the four outermost lines only (the whole plot cast to int16 on every step would cost the scan)
+        sides = [
+            line.astype(np.int16)
+            for line in (
+                pixels[top, left:right],
+                pixels[bottom - 1, left:right],
+                pixels[top:bottom, left],
+                pixels[top:bottom, right - 1],
+            )
+        ]
         colour = np.median(np.concatenate(sides), axis=0)
         if any(
             _share(np.abs(side - colour).max(axis=-1) > TOLERANCE, axis=None) > 1 - RING_SHARE
