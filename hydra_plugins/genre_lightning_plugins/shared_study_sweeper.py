@@ -81,16 +81,16 @@ class SharedStudySweeper(Sweeper):
             )
         space, fixed = parse([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial: the jobs log their own
-        study = optuna.create_study(
-            study_name=self.study_name,
-            storage=open_storage(self.storage),
-            sampler=instantiate(self.sampler),
-            direction=self.direction,
-            load_if_exists=True,
-        )
-        if study.get_trials(deepcopy=False):
-            # another process started the study, or this one is started again: the sampler's seed would
-            # draw that process's values (Optuna's first trials are random) once more
+        storage, sampler = open_storage(self.storage), instantiate(self.sampler)
+        try:
+            study = optuna.create_study(
+                study_name=self.study_name, storage=storage, sampler=sampler, direction=self.direction
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            # Another process made the study (it may be drawing its first trials this moment, before any is
+            # stored), or this search is started again: with the same seed the sampler would draw that
+            # process's values once more (Optuna's first trials are random), so only the study's maker keeps it.
+            study = optuna.load_study(study_name=self.study_name, storage=storage, sampler=sampler)
             study.sampler.reseed_rng()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         job = next_job(sweep_dir)

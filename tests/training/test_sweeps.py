@@ -23,6 +23,8 @@ from genre_lightning.predict.ensemble import find_checkpoints, load_classifier
 from genre_lightning.run_folder.layout import RunFolder
 from genre_lightning.training import sweep_cli, sweeps
 from genre_lightning.training.kfold import train
+from hydra_plugins.genre_lightning_plugins.search_space import parse
+from hydra_plugins.genre_lightning_plugins.shared_study_sweeper import SharedStudySweeper
 
 # 8 images per genre: 2 held out, 3 per fold, so each job trains in a second or two
 SMALL = [*TINY, "data.max_per_class=8"]
@@ -176,6 +178,27 @@ def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_
     with pytest.raises(UserError, match=r"differ in \['model.optimizer.lr'"):
         sweeps.aggregate_folds(sweep)
     assert not (sweep / "cv_summary.json").exists()
+
+
+def test_a_search_joining_a_study_another_process_made_draws_values_of_its_own(demo_root, tmp_path, entry):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    overrides = ["hparams_search=optuna", *SMALL, f"data.root={demo_root}", "data.fold=0"]
+    # another process has just made the study and is drawing its first trial: none is stored yet
+    optuna.create_study(study_name="shared", storage=storage)
+    result = entry(
+        "train.py", *overrides, "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage='{storage}'",
+        "hydra.sweeper.study_name=shared", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    assert result.code == 0, result.err[-3000:]
+    [joined] = optuna.load_study(study_name="shared", storage=storage).trials
+
+    # what the study's maker draws first with the configured seed: the joining process must not draw it again
+    cfg = compose_train(overrides, tmp_path / "unused")
+    space, fixed = parse([f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()] + overrides)
+    maker = optuna.create_study(sampler=instantiate(cfg.hydra.sweeper.sampler)).ask()
+    SharedStudySweeper._sample(maker, space, fixed)
+    assert joined.params.keys() == maker.params.keys()
+    assert joined.params["model.optimizer.lr"] != maker.params["model.optimizer.lr"]
 
 
 def test_a_job_stopped_between_folds_is_ranked_as_unfinished(tmp_path):
