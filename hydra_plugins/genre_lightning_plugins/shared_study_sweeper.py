@@ -87,9 +87,9 @@ class SharedStudySweeper(Sweeper):
                 study_name=self.study_name, storage=storage, sampler=sampler, direction=self.direction
             )
         except optuna.exceptions.DuplicatedStudyError:
-            # Another process made the study (it may be drawing its first trials this moment, before any is
-            # stored), or this search is started again: with the same seed the sampler would draw that
-            # process's values once more (Optuna's first trials are random), so only the study's maker keeps it.
+            # Another process made the study (it may be drawing its first trials this moment, before any
+            # is stored), or this search is started again: with the same seed the sampler would draw that
+            # process's values once more (Optuna's first trials are random). Only the study's maker keeps it.
             study = optuna.load_study(study_name=self.study_name, storage=storage, sampler=sampler)
             study.sampler.reseed_rng()
         sweep_dir = Path(self.config.hydra.sweep.dir)

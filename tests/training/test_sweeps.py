@@ -187,7 +187,8 @@ def test_a_search_joining_a_study_another_process_made_draws_values_of_its_own(d
     optuna.create_study(study_name="shared", storage=storage)
     result = entry(
         "train.py", *overrides, "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage='{storage}'",
-        "hydra.sweeper.study_name=shared", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.log_dir={tmp_path}",
+        "hydra.sweeper.study_name=shared", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"paths.log_dir={tmp_path}",
     )  # fmt: skip
     assert result.code == 0, result.err[-3000:]
     [joined] = optuna.load_study(study_name="shared", storage=storage).trials
