@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from measure import machine
+from hardware import machine
 
 from genre_lightning.run_folder.layout import PER_GENRE_FILE, SUMMARY_FILE
 from genre_lightning.tables import align

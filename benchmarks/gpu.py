@@ -37,8 +37,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from hardware import machine
 from hydra.utils import instantiate
-from measure import machine, quiet_console
+from measure import quiet_console
 from omegaconf import open_dict
 from speed import generate_images
 
@@ -62,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--compile-rows", action="store_true", help="also the limit and one fold with model.compile=true"
     )
-    parser.add_argument("--full-run", action="store_true", help="time the user's whole 5-fold run")
+    parser.add_argument("--full-run", action="store_true", help="time the user's whole run (every fold)")
     parser.add_argument("--full-run-timeout", type=float, default=240, help="seconds (default: 240)")
     parser.add_argument("--side-by-side", action="store_true", help="folds as processes at once vs in turn")
     parser.add_argument("--fold-epochs", type=int, default=4, help="epochs per fold with --side-by-side")
@@ -347,7 +348,9 @@ def main(argv=None) -> None:
         if args.full_run:
             result = full_run(args, work / "full", [], args.full_run_timeout)
             value = result.get("error") or f"{result['seconds']:.0f} s wall"
-            show(f"| whole 5-fold run, folds in turn in one process (as a user starts it) | {value} | | | |")
+            folds = config(args, work).data.num_folds
+            name = f"whole {folds}-fold run, folds in turn in one process (as a user starts it)"
+            show(f"| {name} | {value} | | | |")
         if args.side_by_side:
             extra = [f"trainer.max_epochs={args.fold_epochs}", "test=false", "data.fold=null"]
             result = full_run(args, work / "turn", extra, args.full_run_timeout)

@@ -6,7 +6,6 @@ import contextlib
 import logging.config
 import multiprocessing
 import os
-import platform
 import re
 import sys
 import time
@@ -18,7 +17,6 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from genre_lightning.compose import train_config
-from genre_lightning.performance import bf16_is_fast
 
 
 def quiet_console() -> None:
@@ -115,18 +113,6 @@ class FitTimer(pl.Callback):
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize()
         self.result["seconds"] = time.perf_counter() - self.start
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return (
-            f"{torch.cuda.get_device_name()} (bf16: {bf16_is_fast('cuda')}), "
-            f"{torch.get_num_threads()} CPU threads"
-        )
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text()).group(1)
-    return f"{cpu}, {torch.get_num_threads()} threads, native bf16: {bf16_is_fast('cpu')}"
 
 
 def rate(result: dict) -> float:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from hardware import machine
 from hydra.utils import instantiate
-from measure import machine, quiet_console, timing_trainer
+from measure import quiet_console, timing_trainer
 
 from genre_lightning.compose import train_config
 from genre_lightning.performance import supported_precision

@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hardware import machine
 from hydra.utils import instantiate
-from measure import HEADER, FitTimer, best, machine, measured, quiet_console, rate, row, timing_trainer
+from measure import HEADER, FitTimer, best, measured, quiet_console, rate, row, timing_trainer
 from PIL import Image
 from published_pipeline import published_loader, published_read, published_transform, resize_size
 from torch.utils.data import DataLoader

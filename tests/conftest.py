@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import runpy
+import shutil
 import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +61,33 @@ def fma_small() -> Rendering:
     )
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder `name`, filled by build(folder) once in the whole test run: under pytest-xdist the first
+    worker to ask builds it while holding a lock, and the others wait for it and share it. For the fixtures
+    that tests only read (a test that changes one copies it first)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder, done = base / name, base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """A small seven-genre demo set (24 images per genre at 96x72)."""
-    root = tmp_path_factory.mktemp("demo") / "spectrograms"
-    return make_demo_dataset(root, per_class=24, seconds=3.0, spec=SpectrogramSpec(width=96, height=72))
+
+    def build(folder: Path) -> None:
+        spec = SpectrogramSpec(width=96, height=72)
+        make_demo_dataset(folder / "spectrograms", per_class=24, seconds=3.0, spec=spec)
+
+    return built_once(tmp_path_factory, "demo", build) / "spectrograms"
 
 
 @pytest.fixture
@@ -94,9 +119,10 @@ def trained_run(demo_root, tmp_path_factory) -> Path:
     """One finished 2-fold run on the demo set, shared by the prediction tests."""
     from genre_lightning.training.kfold import train
 
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    train(compose_train([*TINY, f"data.root={demo_root}", "trainer.max_epochs=2"], run_dir))
-    return run_dir
+    def build(folder: Path) -> None:
+        train(compose_train([*TINY, f"data.root={demo_root}", "trainer.max_epochs=2"], folder / "run"))
+
+    return built_once(tmp_path_factory, "trained", build) / "run"
 
 
 def write_png_bomb(path: Path, side: int = 20000) -> Path:
@@ -123,23 +149,28 @@ class Result:
     err: str
 
 
+def run_script(script: str, *args: str) -> int:
+    """Run a top-level Hydra script (train.py, predict.py, build_dataset.py) in this process, as its command
+    line would: no subprocess start-up, same code path. Returns its exit status."""
+    argv = sys.argv
+    sys.argv = [str(ROOT / script), *args]
+    try:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+        return 0
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+
+
 @pytest.fixture
 def entry(capsys):
-    """Factory: run a top-level Hydra script (predict.py, build_dataset.py) in this process, as its command
-    line would: no subprocess start-up, same code path. Returns the exit status and what it printed."""
+    """Factory: run_script, returning the exit status and what the script printed."""
 
     def run(script: str, *args: str) -> Result:
         capsys.readouterr()
-        argv = sys.argv
-        sys.argv = [str(ROOT / script), *args]
-        try:
-            runpy.run_path(str(ROOT / script), run_name="__main__")
-            code = 0
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 1
-        finally:
-            sys.argv = argv
-            GlobalHydra.instance().clear()
+        code = run_script(script, *args)
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
@@ -232,9 +263,13 @@ CUE = slice(16, 32)
 @pytest.fixture(scope="session")
 def cue_run(demo_root, tmp_path_factory):
     """A finished 2-fold run on three demo genres, Rock's images with the band painted in magma's
-    brightest colour."""
+    brightest colour: the run folder and the images' root."""
+    folder = built_once(tmp_path_factory, "cue", lambda folder: paint_and_train_cue(demo_root, folder))
+    return folder / "run", folder / "spectrograms"
 
-    root = tmp_path_factory.mktemp("cue") / "spectrograms"
+
+def paint_and_train_cue(demo_root: Path, folder: Path) -> None:
+    root = folder / "spectrograms"
     for genre in CUE_GENRES:
         (root / genre).mkdir(parents=True)
         for path in sorted((demo_root / genre).glob("*.jpg")):
@@ -246,7 +281,6 @@ def cue_run(demo_root, tmp_path_factory):
             Image.fromarray(pixels).save(root / genre / f"{path.stem}.png")
     from genre_lightning.training.kfold import train
 
-    run = tmp_path_factory.mktemp("cue_run") / "run"
     overrides = [
         *TINY,
         f"data.root={root}",
@@ -261,8 +295,7 @@ def cue_run(demo_root, tmp_path_factory):
         "data.batch_size=8",
         "trainer.max_epochs=8",
     ]
-    train(compose_train(overrides, run))
-    return run, root
+    train(compose_train(overrides, folder / "run"))
 
 
 # the fold sweep of fold_sweep: 8 images per genre (2 held out, 3 per fold, so each job trains in a second
@@ -281,11 +314,15 @@ def fold_sweep(demo_root, tmp_path_factory) -> tuple[Path, str]:
     """`python train.py -m FOLD_SWEEP`: its 2 fold jobs run in parallel by submitit's local executor, for
     the sweep tests (tests/training/test_sweeps.py) and as the SLURM tests' reference (tests/cluster).
     Returns the sweep folder and what train.py printed."""
-    sweep = tmp_path_factory.mktemp("folds") / "sweep"
-    proc = subprocess.run(
-        [sys.executable, "train.py", "-m", *FOLD_SWEEP, f"data.root={demo_root}", "hydra/launcher=local",
-         f"hydra.sweep.dir={sweep}", f"paths.log_dir={sweep.parent}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return sweep, proc.stdout
+
+    def build(folder: Path) -> None:
+        proc = subprocess.run(
+            [sys.executable, "train.py", "-m", *FOLD_SWEEP, f"data.root={demo_root}", "hydra/launcher=local",
+             f"hydra.sweep.dir={folder / 'sweep'}", f"paths.log_dir={folder}"],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        (folder / "stdout.txt").write_text(proc.stdout)
+
+    folder = built_once(tmp_path_factory, "folds", build)
+    return folder / "sweep", (folder / "stdout.txt").read_text()

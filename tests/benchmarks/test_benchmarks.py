@@ -1,7 +1,7 @@
 """Every script under benchmarks/ runs on tiny settings (a few images, one repeat, a narrow resnet18 at 32 px)
 as its docstring gives it, exits 0 and prints its table, through train.py's quiet console: the commands
-docs/speed.md and docs/accuracy.md give cannot rot unseen. (measure.py and published_pipeline.py are the
-scripts' modules, run through them; gpu.py runs through gpu_check.sh's CPU mode.)"""
+docs/speed.md and docs/accuracy.md give cannot rot unseen. (measure.py, hardware.py and published_pipeline.py
+are the scripts' modules, run through them; gpu.py runs through gpu_check.sh's CPU mode.)"""
 
 import os
 import shutil
@@ -94,7 +94,7 @@ def test_gpu_check_runs_every_row_on_the_cpu(few_images, tmp_path):
     table = (tmp_path / "gpu.md").read_text()
     assert "(CPU: code paths only, not the GPU figures)" in table
     for row in ("pre-loaded batches (the limit)", "resident (data.resident=true)", "decoding loader",
-                "cached loader", "whole 5-fold run", "decode=batched", "decode=pil"):  # fmt: skip
+                "cached loader", "whole 2-fold run", "decode=batched", "decode=pil"):  # fmt: skip
         [line] = [line for line in table.splitlines() if row in line]
         assert "not run" not in line and "error" not in line, line
     assert f"results: {tmp_path}" in out

@@ -1,7 +1,7 @@
-"""One Optuna study from several processes (hparams_search=optuna with a storage): two sweeps started at once
-share the study's n_trials, on SQLite, a journal file and a live PostgreSQL server
-(tests/cluster/conftest.py); SLURM jobs share one through a journal file; a sweep stopped and started again
-with the same command in the same sweep folder finishes its study."""
+"""One Optuna study from several processes (hparams_search=optuna with a storage): two sweeps, the second
+started while the first trains, share the study's n_trials, on SQLite, a journal file and a live PostgreSQL
+server (tests/cluster/conftest.py); SLURM jobs share one through a journal file; a sweep stopped and started
+again with the same command in the same sweep folder finishes its study."""
 
 import json
 import shlex
@@ -55,6 +55,22 @@ def search(log_dir: Path, demo_root, storage: str, study: str, n_trials: int, *m
     return start_train(*arguments(log_dir, demo_root, storage, study, n_trials), *more)
 
 
+def search_here(entry, log_dir: Path, demo_root, storage: str, study: str, n_trials: int, *more: str) -> str:
+    """The same search in this process (conftest's entry runs train.py as its command line does: one
+    start-up fewer), once it has exited 0: what it printed."""
+    result = entry("train.py", *arguments(log_dir, demo_root, storage, study, n_trials), *more)
+    assert result.code == 0, result.out[-3000:] + result.err[-3000:]
+    return result.out + result.err
+
+
+def started(proc: subprocess.Popen, job: Path) -> None:
+    """Wait until the process has begun the job (the study is made and its first trial drawn)."""
+    deadline = time.monotonic() + 240
+    while not job.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
+        time.sleep(0.1)
+
+
 def jobs(log_dir: Path) -> list[Path]:
     """The job folders of every sweep under log_dir."""
     return sorted(path.parent.parent for path in (log_dir / "multiruns").glob("*/*/.hydra/overrides.yaml"))
@@ -81,10 +97,14 @@ def check_study(storage: str, study: str, n_trials: int, log_dir: Path) -> list[
     return finished
 
 
-def test_two_processes_share_one_study(storage, demo_root, tmp_path):
+def test_two_processes_share_one_study(storage, demo_root, tmp_path, entry):
     study = f"shared_{tmp_path.name}"
-    procs = [search(tmp_path, demo_root, storage, study, n_trials=3) for _ in range(2)]
-    outs = [finish(proc) for proc in procs]
+    # another process starts the search, and this one joins it while the other trains its first trial
+    sweep = tmp_path / "multiruns" / "other"
+    other = search(tmp_path, demo_root, storage, study, 3, f"hydra.sweep.dir={sweep}")
+    started(other, sweep / "0")
+    here = search_here(entry, tmp_path, demo_root, storage, study, 3)
+    outs = [finish(other), here]
     finished = check_study(storage, study, 3, tmp_path)
     assert len(jobs(tmp_path)) == 3
     # two sweep folders, each ranking its own jobs: no run wrote over another's
@@ -99,24 +119,22 @@ def test_two_processes_share_one_study(storage, demo_root, tmp_path):
     assert OmegaConf.load(sweeps[0] / "optimization_results.yaml").best_value >= best.value
 
 
-def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path):
+def test_a_stopped_search_started_again_finishes_its_study(demo_root, tmp_path, entry):
     storage, study = f"sqlite:///{tmp_path}/optuna.db", "restarted"
     # one sweep folder for both: the restart numbers its jobs on from those there
     sweep = tmp_path / "multiruns" / "search"
     proc = search(tmp_path, demo_root, storage, study, 2, f"hydra.sweep.dir={sweep}")
     # stopped (SIGTERM, as a cluster's time limit) while its second trial trains
-    deadline = time.monotonic() + 240
-    while not (sweep / "1" / "split.json").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, finish(proc)
-        time.sleep(0.1)
+    started(proc, sweep / "1" / "split.json")
     proc.send_signal(signal.SIGTERM)
     out = finish(proc, code=143)
     assert "Exception ignored" not in out and "Traceback" not in out, out[-3000:]
     trials = optuna.load_study(study_name=study, storage=storage).trials
     assert [trial.state.name for trial in trials] == ["COMPLETE", "FAIL"]
 
-    # the same command again: the study's first trial is kept, and one more, job 2, makes its two
-    out = finish(search(tmp_path, demo_root, storage, study, 2, f"hydra.sweep.dir={sweep}"))
+    # the same command again (in this process): the study's first trial is kept, and one more, job 2, makes
+    # its two
+    out = search_here(entry, tmp_path, demo_root, storage, study, 2, f"hydra.sweep.dir={sweep}")
     finished = check_study(storage, study, 2, tmp_path)
     assert [trial.number for trial in finished] == [0, 2]
     assert "1 trial(s) run here, 2 finished; best trial #" in out

@@ -133,11 +133,19 @@ def test_a_cancelled_job_is_reported_and_finished_with_resume(slurm, fold_sweep,
     assert [row["job"] for row in rows(sweep_dir)] == [row["job"] for row in rows(local_sweep)]
 
 
-def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(slurm, demo_root, tmp_path):
-    # hydra/launcher=slurm asks for one GPU per trainer device; this cluster has none
-    args = [*FOLD_SWEEP, f"data.root={demo_root}", "hydra/launcher=slurm"]
-    out = finish(sweep(tmp_path / "sweep", *args, env=slurm.env), 2)
-    assert out.strip().splitlines()[-1] == (
+def test_a_gpu_asked_of_a_cluster_without_gpus_is_refused_in_one_line(
+    slurm, demo_root, tmp_path, entry, monkeypatch
+):
+    # hydra/launcher=slurm asks for one GPU per trainer device; this cluster has none. Refused before any
+    # job runs: in this process, whose sbatch finds the cluster by SLURM_CONF
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    sweep_dir = tmp_path / "sweep"
+    result = entry(
+        "train.py", "-m", *FOLD_SWEEP, f"data.root={demo_root}", "hydra/launcher=slurm",
+        f"hydra.sweep.dir={sweep_dir}", f"paths.log_dir={tmp_path}",
+    )  # fmt: skip
+    assert result.code == 2, result.out[-3000:] + result.err[-3000:]
+    assert result.err.strip().splitlines()[-1] == (
         "error: sbatch refused the jobs (Invalid generic resource (gres) specification); "
         "set hydra.launcher.* to what the partition has (sinfo -o '%P %c %m %G': cores, memory in MB, "
         "GPUs), e.g. hydra/launcher=slurm_cpu on a partition without GPUs"

@@ -1,5 +1,6 @@
 """Stopped runs: each finished fold kept on disk at once, `python train.py resume=<run>` finishes the run,
-and Ctrl-C or SIGTERM says how. Through the real entry point, in its own processes."""
+and Ctrl-C or SIGTERM says how. Through the real entry point: a run to kill or to stop with a signal in a
+process of its own, the resumes in this process (conftest's entry runs train.py as its command line does)."""
 
 import json
 import logging
@@ -12,7 +13,7 @@ import time
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import ROOT, TINY, compose_train
+from conftest import ROOT, TINY, built_once, compose_train
 from omegaconf import open_dict
 
 from genre_lightning.errors import UserError
@@ -50,7 +51,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 
 
 def test_a_run_killed_mid_fold_resumes_with_the_same_split_to_a_complete_summary(
-    demo_root, trained_run, tmp_path
+    demo_root, trained_run, tmp_path, entry
 ):
     runs = tmp_path / "runs"
     run = runs / "b-killed"  # after the finished run below, by name
@@ -76,15 +77,18 @@ def test_a_run_killed_mid_fold_resumes_with_the_same_split_to_a_complete_summary
     kept = {
         name: (run / name).read_bytes() for name in ("split.json", ".hydra/config.yaml", "fold_0/result.json")
     }
-    code, out = finish(start(f"resume={run}", "trainer.max_epochs=5", "seed=7", log_dir=tmp_path))
-    assert code == 2, out
-    assert out.strip().splitlines()[-1] == (
+    # the resumes in this process (entry): a start-up of their own would check nothing more
+    log_dir = f"paths.log_dir={tmp_path}"
+    refused = entry("train.py", f"resume={run}", "trainer.max_epochs=5", "seed=7", log_dir)
+    assert refused.code == 2, refused.out + refused.err
+    assert refused.err.strip().splitlines()[-1] == (
         f"error: resume={run}: seed, trainer.max_epochs would differ from the run's config "
         f"({run}/.hydra/config.yaml); resume without them, or start a new run"
     )
 
-    code, out = finish(start(f"resume={run}", log_dir=tmp_path))
-    assert code == 0, out[-3000:]
+    resumed = entry("train.py", f"resume={run}", log_dir)
+    out = resumed.out + resumed.err
+    assert resumed.code == 0, out[-3000:]
     assert "epoch 1/3" not in out, "fold 1 continued where it stopped, not from the start"
     assert "fold 0: finished before, kept" in out
     assert f"fold 1: continuing from {run}/fold_1/checkpoints/last.ckpt" in out
@@ -235,9 +239,10 @@ def assert_same(through: dict, resumed: dict) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(demo_root, tmp_path_factory):
-    run = tmp_path_factory.mktemp("through") / "run"
-    train(compose_train([*EXACT, f"data.root={demo_root}"], run))
-    return final_state(run)
+    def build(folder):
+        train(compose_train([*EXACT, f"data.root={demo_root}"], folder / "run"))
+
+    return final_state(built_once(tmp_path_factory, "through", build) / "run")
 
 
 @pytest.mark.parametrize(
@@ -309,8 +314,9 @@ def test_a_moved_or_copied_run_folder_resumes_on_the_data_path_it_started_on(
     # as if the run had started on the loaders: it continues on them, whatever memory is free now; a resume
     # may set data.resident_share (it only says whether a kept set still fits)
     (copy / "data_path.json").write_text('{"resident": false}')
-    code, out = finish(start(f"resume={copy}", "data.resident_share=1", log_dir=tmp_path))
-    assert code == 0, out[-3000:]
+    resumed = entry("train.py", f"resume={copy}", "data.resident_share=1", f"paths.log_dir={tmp_path}")
+    out = resumed.out + resumed.err
+    assert resumed.code == 0, out[-3000:]
     assert f"fold 0: continuing from {copy}/fold_0/checkpoints/last.ckpt" in out
     assert "decoding per epoch, as this run chose when it started" in out
     assert "dirpath has changed" not in out, "the best checkpoint's score came along"

@@ -2,20 +2,30 @@
 digest) is written as the run starts, and a resume refuses an edited config or a foreign ``_target_``."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, built_once, run_script
 from omegaconf import OmegaConf
 
 
-@pytest.fixture
-def run(entry, demo_root, tmp_path):
+@pytest.fixture(scope="session")
+def finished(demo_root, tmp_path_factory) -> Path:
     """A finished one-fold, one-epoch run, started through train.py."""
-    run = tmp_path / "run"
-    args = [*TINY, "data.image_size=32", "data.resize_size=32", "data.fold=0", f"data.root={demo_root}"]
-    result = entry("train.py", *args, f"paths.log_dir={tmp_path}", f"hydra.run.dir={run}")
-    assert result.code == 0, result.err[-3000:]
-    return run
+
+    def build(folder: Path) -> None:
+        args = [*TINY, "data.image_size=32", "data.resize_size=32", "data.fold=0", f"data.root={demo_root}"]
+        where = [f"paths.log_dir={folder}", f"hydra.run.dir={folder / 'run'}"]
+        assert run_script("train.py", *args, *where) == 0
+
+    return built_once(tmp_path_factory, "saved_config", build) / "run"
+
+
+@pytest.fixture
+def run(finished, tmp_path) -> Path:
+    """A copy of it, for the test to edit (a run folder copied elsewhere resumes as it would in place)."""
+    return Path(shutil.copytree(finished, tmp_path / "run", symlinks=True))
 
 
 def edit_config(run, **values) -> None:

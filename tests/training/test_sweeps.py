@@ -3,8 +3,10 @@ executor merged into one run, DDP on two CPU processes, and what TensorBoard rea
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -61,8 +63,10 @@ def read_rows(sweep_dir) -> list[dict]:
 # validation loss
 
 
-def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
-    sweep, out = fold_sweep
+def test_grid_sweep_writes_a_summary_best_first(fold_sweep, tmp_path):
+    shared, out = fold_sweep
+    # a copy: the summaries by hand below rewrite it, and other tests read the shared sweep meanwhile
+    sweep = Path(shutil.copytree(shared, tmp_path / "sweep", symlinks=True))
     assert (sweep / ".submitit").is_dir()
     rows = read_rows(sweep)
     assert sorted(row["job"] for row in rows) == ["0", "1"]
@@ -82,7 +86,8 @@ def test_grid_sweep_writes_a_summary_best_first(fold_sweep):
 
 
 def test_fold_jobs_merge_into_the_sequential_run(fold_sweep, demo_root, tmp_path):
-    sweep, _ = fold_sweep
+    # a copy: the merge by hand below rewrites it, and other tests read the shared sweep meanwhile
+    sweep = Path(shutil.copytree(fold_sweep[0], tmp_path / "sweep", symlinks=True))
     merged = json.loads((sweep / "cv_summary.json").read_text())
     sequential_dir = tmp_path / "sequential"
     sequential = train(compose_train([*SMALL, f"data.root={demo_root}"], sequential_dir))
@@ -129,20 +134,19 @@ def test_event_files_hold_images_and_per_class_scores(fold_sweep):
         assert final("f1") == pytest.approx(fold["val/f1"], abs=1e-6)
 
 
-def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_path):
+def test_optuna_search_ranks_trials_that_tensorboard_can_compare(demo_root, tmp_path, entry, monkeypatch):
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    # The documented command (docs/scale.md) in a folder of its own, whose logs/ gets the sweep: with the
+    # The documented command (docs/scale.md) run in a folder of its own, whose logs/ gets the sweep: with the
     # default paths.log_dir (${hydra:runtime.cwd}/logs) and hydra.sweep.dir, which the sweeper reads before
     # Hydra's first job. data.batch_size is fixed by SMALL, so Optuna samples lr, weight decay, dropout and
     # crop scale. Ranked by the validation loss: accuracies on 21 images tie too often to tell an order.
-    proc = subprocess.run(
-        [sys.executable, ROOT / "train.py", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMALL,
-         f"data.root={demo_root}", "data.fold=0", f"hydra.sweeper.storage='{storage}'",
-         "hydra.sweeper.study_name=test", "optimized_metric=val/loss_mean",
-         "hydra.sweeper.direction=minimize"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    monkeypatch.chdir(tmp_path)
+    result = entry(
+        "train.py", "hparams_search=optuna", "hydra.sweeper.n_trials=2", *SMALL, f"data.root={demo_root}",
+        "data.fold=0", f"hydra.sweeper.storage='{storage}'", "hydra.sweeper.study_name=test",
+        "optimized_metric=val/loss_mean", "hydra.sweeper.direction=minimize",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert result.code == 0, result.out[-3000:] + result.err[-3000:]
     [sweep] = (tmp_path / "logs" / "multiruns").iterdir()
     rows = read_rows(sweep)
     losses = [float(row["val/loss_mean"]) for row in rows]
@@ -253,16 +257,16 @@ def test_ddp_on_two_cpu_processes(demo_root, tmp_path, entry):
     assert summary["folds"][0]["val/acc"] == pytest.approx(hits.mean().item())
 
 
-def test_ddp_with_less_than_a_batch_per_process_is_refused_before_training(demo_root, tmp_path):
-    # 21 training images in fold 0, over 2 processes: 11 each, less than the batch of 16
+def test_ddp_with_less_than_a_batch_per_process_is_refused_before_training(demo_root, tmp_path, entry):
+    # 21 training images in fold 0, over 2 processes: 11 each, less than the batch of 16 (refused in the
+    # process the user started, before Lightning starts the second: so in this one)
     run = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "train.py", *SMALL, f"data.root={demo_root}", "data.fold=0", *DDP_ON_CPU,
-         f"hydra.run.dir={run}", f"paths.log_dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    result = entry(
+        "train.py", *SMALL, f"data.root={demo_root}", "data.fold=0", *DDP_ON_CPU, f"hydra.run.dir={run}",
+        f"paths.log_dir={tmp_path}",
     )  # fmt: skip
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.stderr.strip().splitlines()[-1] == (
+    assert result.code == 2, result.out[-3000:] + result.err[-3000:]
+    assert result.err.strip().splitlines()[-1] == (
         "error: fold 0: 21 training images over 2 processes is 11 per process, less than one batch "
         "(data.batch_size=16); set data.batch_size=11 or lower, or train on fewer devices"
     )

@@ -159,7 +159,8 @@ def test_fma_small_recipe_trains_with_its_augmentation_and_keeps_the_last_epoch(
     overrides = [
         "experiment=fma_small", f"data.root={demo_root}", "data.image_size=64", "data.resize_size=64",
         "data.transforms.crop_width=48", "data.num_folds=2", "data.batch_size=16", "data.num_workers=0",
-        "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+        "data.max_per_class=8", "model.width=16", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
     ]  # fmt: skip
     cfg = compose_train(overrides, tmp_path / "run")
     augment = [a._target_.rsplit(".", 1)[-1] for a in cfg.data.batch_augment]
