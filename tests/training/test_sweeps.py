@@ -206,6 +206,22 @@ def test_a_search_joining_a_study_another_process_made_draws_values_of_its_own(d
     assert joined.params["model.optimizer.lr"] != maker.params["model.optimizer.lr"]
 
 
+def test_trials_asked_at_once_past_n_trials_are_failed_and_never_run():
+    # two processes each saw room for one more trial of n_trials=2 and asked at the same moment: the study
+    # numbered their trials 1 and 2; the one after the first n_trials is marked FAIL, not launched
+    sweeper = SharedStudySweeper(sampler={}, direction="minimize", n_trials=2, n_jobs=1)
+    study = optuna.create_study()
+    first, here, elsewhere = study.ask(), study.ask(), study.ask()
+    study.tell(first, 1.0)
+    assert sweeper._within_n_trials(study, [elsewhere]) == []
+    assert sweeper._within_n_trials(study, [here]) == [here]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING", "FAIL"]
+    # a failed trial (stopped) leaves the count: the trial after it is within n_trials
+    again = study.ask()
+    study.tell(here, state=optuna.trial.TrialState.FAIL)
+    assert sweeper._within_n_trials(study, [again]) == [again]
+
+
 def test_a_job_stopped_between_folds_is_ranked_as_unfinished(tmp_path):
     # job 1 was stopped: the summary of its folds so far is not a result to rank or merge
     sweep = tmp_path / "sweep"
