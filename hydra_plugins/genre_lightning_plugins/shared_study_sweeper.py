@@ -13,9 +13,10 @@ folders already there.
 
 Two processes may ask for the last trials at the same moment: the study numbers trials in the order it
 creates them, so the one whose trial comes after the first n_trials marks it FAIL (never run) and stops. At
-the end each process reports: the study's best trial, from the last process to finish (no trial running);
-the number of trials still running, from the others. Each process writes its own sweep folder (its
-sweep_summary.csv ranks its own jobs) and optimization_results.yaml (the study's best when it ended).
+the end each process reports: the study's best trial, where it finds no trial running (the last process to
+finish, or each of two that end at the same moment); the number of trials still running, from the others.
+Each process writes its own sweep folder (its sweep_summary.csv ranks its own jobs) and
+optimization_results.yaml (the study's best when it ended).
 
 Hydra imports every module under hydra_plugins for every command: Optuna is imported only when a sweep
 starts, so that a plain install (no sweeps extra) imports this module quietly.
