@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_train
+from conftest import NO_FIGURES, TINY, compose_train
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -67,7 +67,9 @@ def test_kfold_run_beats_chance_on_demo_data(tiny_cfg, resident):
     # 7 genres: chance is 14%; a few epochs of resnet18 at 64 px must clearly learn the traits, with the
     # images kept decoded in memory (batched crops) or decoded by the loaders (per-image crops).
     # Batches of 8 give BatchNorm's running statistics enough steps to settle on so little data.
-    summary = train(tiny_cfg("trainer.max_epochs=10", "data.batch_size=8", f"data.resident={resident}"))
+    summary = train(
+        tiny_cfg("trainer.max_epochs=10", "data.batch_size=8", f"data.resident={resident}", *NO_FIGURES)
+    )
     assert [f["fold"] for f in summary["folds"]] == [0, 1]
     metrics = summary["metrics"]
     assert metrics["val/acc_mean"] > 0.3, metrics
