@@ -322,7 +322,8 @@ def main(argv=None) -> None:
                 f"{compiled['rate'] / limit['rate']:.2f} | {compiled['first']:.1f} | {compiled['busy']} |"
             )
         # a build without data.resident (before issue 21's DataModule) runs the loaders as they are
-        loaders = ["data.resident=false"] if "resident" in config(args, work).data else []
+        data = config(args, work).data  # the settings every row starts from
+        loaders = ["data.resident=false"] if "resident" in data else []
         rows = {
             "resident (data.resident=true)": ["data.resident=true"],
             "decoding loader (resident=false, cache=false)": [*loaders, "data.cache=false"],
@@ -348,8 +349,7 @@ def main(argv=None) -> None:
         if args.full_run:
             result = full_run(args, work / "full", [], args.full_run_timeout)
             value = result.get("error") or f"{result['seconds']:.0f} s wall"
-            folds = config(args, work).data.num_folds
-            name = f"whole {folds}-fold run, folds in turn in one process (as a user starts it)"
+            name = f"whole {data.num_folds}-fold run, folds in turn in one process (as a user starts it)"
             show(f"| {name} | {value} | | | |")
         if args.side_by_side:
             extra = [f"trainer.max_epochs={args.fold_epochs}", "test=false", "data.fold=null"]
